@@ -1,0 +1,29 @@
+"""The data layer: data model, readers, protocols, cache and batching (DESIGN §2)."""
+from .catalog import DATASETS, DatasetInfo
+from .collate import SequenceBatch, SequenceCollator, collate_sequences
+from .dataset import SessionDataset, SessionSplit, SideField
+from .load import load_dataset
+from .protocols import (given_protocol, leave_one_out, pairs_to_split, preprocessed_session_protocol,
+                        session_protocol)
+from .records import ClickLog, GivenSplits, SplitSequences, UserSequences
+
+__all__ = [
+    "DATASETS",
+    "ClickLog",
+    "DatasetInfo",
+    "GivenSplits",
+    "SequenceBatch",
+    "SequenceCollator",
+    "SessionDataset",
+    "SessionSplit",
+    "SideField",
+    "SplitSequences",
+    "UserSequences",
+    "collate_sequences",
+    "given_protocol",
+    "leave_one_out",
+    "load_dataset",
+    "pairs_to_split",
+    "preprocessed_session_protocol",
+    "session_protocol",
+]

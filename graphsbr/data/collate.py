@@ -1,0 +1,121 @@
+"""Sequence batching: cut ``(session, cut)`` samples out of a CSR split, vectorised over the whole batch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+from torch import Tensor
+
+from .dataset import SessionSplit, SideField
+
+
+@dataclass
+class SequenceBatch:
+    """A padded batch of prefixes; item ``0`` is padding.
+
+    Prefixes are left-aligned: ``items[b, :lengths[b]]`` are the last ``max_len`` clicks of prefix ``b`` in click
+    order, followed by zeros, so the most recent click is ``items[b, lengths[b] - 1]``.
+
+    Attributes:
+        items: ``[B, L]`` item ids.
+        lengths: ``[B]`` prefix lengths after truncation (``>= 1``).
+        targets: ``[B]`` the next item.
+        side: side fields of the prefix items: ``[B, L]`` for single-valued, ``[B, L, V]`` for multi-valued.
+        target_side: side fields of the targets: ``[B]`` or ``[B, V]``.
+        fields: per-click behaviour fields of the split, ``[B, L]``.
+        sessions: ``[B]`` the session index of each sample in its split.
+    """
+
+    items: Tensor
+    lengths: Tensor
+    targets: Tensor
+    side: dict[str, Tensor] = field(default_factory=dict)
+    target_side: dict[str, Tensor] = field(default_factory=dict)
+    fields: dict[str, Tensor] = field(default_factory=dict)
+    sessions: Tensor | None = None
+
+    @property
+    def mask(self) -> Tensor:
+        """``[B, L]`` True at real clicks."""
+        return torch.arange(self.items.size(1), device=self.items.device) < self.lengths[:, None]
+
+    def __len__(self) -> int:
+        return self.items.size(0)
+
+    def to(self, device, non_blocking: bool = False) -> "SequenceBatch":
+        def move(value):
+            if isinstance(value, Tensor):
+                return value.to(device, non_blocking=non_blocking)
+            if isinstance(value, dict):
+                return {k: move(v) for k, v in value.items()}
+            return value
+        return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
+
+    def pin_memory(self) -> "SequenceBatch":
+        return replace(self, **{f.name: _pin(getattr(self, f.name)) for f in fields(self)})
+
+
+def _pin(value):
+    if isinstance(value, Tensor):
+        return value.pin_memory()
+    if isinstance(value, dict):
+        return {k: v.pin_memory() for k, v in value.items()}
+    return value
+
+
+def prefix_index(split: SessionSplit, samples: Tensor, max_len: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Positions in ``split.items`` of every sample's (truncated) prefix.
+
+    Returns:
+        ``index [B, L]`` (clamped to a valid position where padded), ``mask [B, L]``, ``lengths [B]``,
+        where ``L`` is the longest truncated prefix in the batch.
+    """
+    samples = samples.long()
+    start = split.ptr[samples[:, 0]]
+    end = start + samples[:, 1]  # the target's position
+    lengths = samples[:, 1] if max_len is None else samples[:, 1].clamp(max=max_len)
+    width = int(lengths.max()) if lengths.numel() else 0
+    offsets = torch.arange(width)
+    index = (end - lengths)[:, None] + offsets[None, :]  # [B, L]
+    mask = offsets[None, :] < lengths[:, None]
+    return torch.where(mask, index, end[:, None]), mask, lengths
+
+
+def collate_sequences(split: SessionSplit, samples: Tensor, max_len: int | None = None,
+                      side: dict[str, SideField] | None = None) -> SequenceBatch:
+    """Cuts a batch of samples into a :class:`SequenceBatch`, keeping the last ``max_len`` clicks of each prefix.
+
+    Args:
+        split: the split the samples index.
+        samples: ``[B, 2]`` ``(session, cut)`` rows of ``split.samples``.
+        max_len: keep only the most recent ``max_len`` clicks (``None``: all).
+        side: the dataset's side fields to align with the items and targets.
+    """
+    index, mask, lengths = prefix_index(split, samples, max_len)
+    end = split.ptr[samples[:, 0].long()] + samples[:, 1].long()
+    items = split.items[index] * mask
+    targets = split.items[end]
+    batch_side, target_side = {}, {}
+    for name, info in (side or {}).items():
+        values = info.values if info.multi_valued else info.values[:, 0]
+        batch_side[name] = values[items]  # padding item 0 maps to value 0
+        target_side[name] = values[targets]
+    batch_fields = {name: values[index] * mask for name, values in split.fields.items()}
+    return SequenceBatch(items, lengths, targets, batch_side, target_side, batch_fields, samples[:, 0].long())
+
+
+class SequenceCollator:
+    """``collate_fn`` for a :class:`torch.utils.data.DataLoader` over sample indices of one split.
+
+    Example::
+
+        collate = SequenceCollator(dataset.train, max_len=50, side=dataset.side)
+        loader = DataLoader(range(dataset.train.num_samples), batch_size=256, shuffle=True, collate_fn=collate)
+    """
+
+    def __init__(self, split: SessionSplit, max_len: int | None = None, side: dict[str, SideField] | None = None):
+        self.split, self.max_len, self.side = split, max_len, side
+
+    def __call__(self, indices) -> SequenceBatch:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        return collate_sequences(self.split, self.split.samples[rows], self.max_len, self.side)

@@ -1,0 +1,74 @@
+"""S3-Rec user sequences with multi-valued item attributes (Beauty, Sports_and_Outdoors, Toys_and_Games, Yelp,
+LastFM from the S3-Rec repository).
+
+* ``<Name>.txt`` — one user a line: ``user_id item_id item_id …`` (space-separated, chronological, ids from 1).
+* ``<Name>_item2attributes.json`` (optional) — ``{"<item_id>": [attribute_id, …]}``; read as the multi-valued
+  side field ``attribute`` (categories and brand merged in one id space by S3-Rec).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...errors import DataError
+from ..io import expect, read_json
+from ..records import UserSequences
+from ._find import find_files
+
+#: The dataset keys of the S3-Rec repository and their file names.
+EXPECTED = "<Name>.txt + <Name>_item2attributes.json (Name = Beauty, Sports_and_Outdoors, Toys_and_Games, Yelp, LastFM)"
+NAMES = {"beauty": "Beauty", "sports": "Sports_and_Outdoors", "toys": "Toys_and_Games", "yelp": "Yelp",
+         "lastfm": "LastFM"}
+
+
+def find(folder: Path) -> list[Path] | None:
+    """``<Name>.txt`` with ``<Name>_item2attributes.json`` beside it (any name), else a lone known ``<Name>.txt``."""
+    for attributes in find_files(folder, "*_item2attributes.json"):
+        sequences = attributes.with_name(attributes.name[:-len("_item2attributes.json")] + ".txt")
+        if sequences.is_file():
+            return [sequences, attributes]
+    for name in NAMES.values():
+        found = find_files(folder, f"{name}.txt")
+        if found:
+            return found[:1]
+    return None
+
+
+def read(files: list[Path]) -> UserSequences:
+    sequences = _read_sequences(files[0])
+    item_side = {"attribute": _read_attributes(files[1])} if len(files) > 1 else {}
+    return UserSequences(sequences, item_side, path=str(files[0]))
+
+
+def _read_sequences(path: Path) -> list[list[int]]:
+    if not path.is_file():
+        raise DataError("file not found", path)
+    sequences = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                items = [int(x) for x in fields[1:]]
+            except ValueError:
+                raise DataError(f"line {number}: non-numeric item id in {line.strip()[:60]!r}", path) from None
+            expect(len(items) > 0, f"line {number}: user {fields[0]} has no item", path)
+            expect(min(items) >= 1, f"line {number}: item ids must be >= 1 (0 is padding)", path)
+            sequences.append(items)
+    expect(len(sequences) > 0, "the file is empty", path)
+    return sequences
+
+
+def _read_attributes(path: Path) -> pd.DataFrame:
+    data = read_json(path)
+    expect(isinstance(data, dict), "expected an object {item_id: [attribute_id, ...]}", path)
+    try:
+        counts = [len(v) for v in data.values()]
+        items = np.repeat(np.array([int(k) for k in data.keys()], dtype=np.int64), counts)
+        values = np.array([int(a) for v in data.values() for a in v], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise DataError("item ids and attribute ids must be integers, attributes a list per item", path) from None
+    return pd.DataFrame({"item": items, "value": values})
