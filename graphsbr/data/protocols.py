@@ -91,13 +91,16 @@ def preprocessed_session_protocol(record: SplitSequences, name: str, *,
                                   valid_fraction: float = 0.1) -> SessionDataset:
     """The ``session`` protocol on preprocessed files: the given split, validation = last training sessions.
 
-    Training sessions are sorted by their time when the files carry it (stable, so the stored order decides ties),
-    else kept in stored order. Test samples are exactly the stored ``(prefix, target)`` pairs.
+    Training sessions are sorted by their time when the files carry it (stable, so the stored order decides ties;
+    each click gets its session's time), else kept in stored order. Test samples are exactly the stored ``(prefix, target)`` pairs.
     """
-    train = record.train
+    train, timestamps = record.train, None
     if record.train_time is not None:
-        train = [train[i] for i in np.argsort(np.asarray(record.train_time), kind="stable")]
-    train_split = SessionSplit.from_sequences(train)
+        order = np.argsort(np.asarray(record.train_time), kind="stable")
+        train = [train[i] for i in order]
+        lengths = torch.tensor([len(s) for s in train])
+        timestamps = torch.from_numpy(np.asarray(record.train_time, dtype=np.float64)[order]).repeat_interleave(lengths)
+    train_split = SessionSplit.from_sequences(train, timestamps=timestamps)
     test = pairs_to_split(record.test_prefixes, record.test_targets, record.path)
     num_items = int(max(train_split.items.max(), test.items.max()))
     train_split, valid = hold_out_last(train_split, valid_fraction)
