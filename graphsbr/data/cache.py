@@ -53,6 +53,8 @@ def load_cached(paths: list[Path]) -> SessionDataset | None:
 def save_cached(dataset: SessionDataset, paths: list[Path]) -> Path | None:
     """Writes to the first writable location; returns it, or ``None`` if none is writable."""
     for path in paths:
+        if not writable(path.parent):
+            continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_save(dataset.to_dict(), path)
@@ -60,6 +62,18 @@ def save_cached(dataset: SessionDataset, paths: list[Path]) -> Path | None:
         except OSError as error:
             log.info("cannot write cache %s (%s)", path, error)
     return None
+
+
+def writable(folder: Path) -> bool:
+    """Whether ``folder`` (or, when it does not exist yet, its nearest existing ancestor) may be written.
+
+    A folder without any write bit counts as read-only even for root, who could write it anyway: a shared data
+    root handed out read-only must stay untouched.
+    """
+    folder = Path(folder).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    return folder.is_dir() and bool(folder.stat().st_mode & 0o222) and os.access(folder, os.W_OK)
 
 
 def atomic_save(obj, path: Path) -> None:

@@ -83,7 +83,7 @@ class SessionSplit:
         """A new split holding sessions ``index`` (in that order) and their samples."""
         index = index.long()
         lengths = self.lengths[index]
-        click = _gather_ranges(self.ptr[index], lengths)
+        click = gather_ranges(self.ptr[index], lengths)
         remap = torch.full((self.num_sessions,), -1, dtype=torch.long)
         remap[index] = torch.arange(index.numel())
         keep = remap[self.samples[:, 0]] >= 0
@@ -114,7 +114,7 @@ def all_prefix_samples(lengths: Tensor) -> Tensor:
     return torch.stack([session, cut], 1)
 
 
-def _gather_ranges(starts: Tensor, lengths: Tensor) -> Tensor:
+def gather_ranges(starts: Tensor, lengths: Tensor) -> Tensor:
     """Concatenation of ``arange(start, start+length)`` for every pair, vectorised."""
     offsets = torch.cumsum(lengths, 0) - lengths
     return torch.arange(int(lengths.sum())) - torch.repeat_interleave(offsets - starts, lengths)

@@ -69,3 +69,15 @@ def test_unwritable_root_falls_back_to_the_user_cache(tmp_path, monkeypatch):
     dataset = load_dataset("beauty", tmp_path)
     assert list((tmp_path / "user-cache" / "beauty").glob("*.pt"))
     assert save_cached(dataset, cache_paths(folder, "beauty", "abc")) == tmp_path / "user-cache" / "beauty" / "abc.pt"
+
+
+def test_read_only_root_is_never_written(tmp_path, monkeypatch):
+    folder = beauty_folder(tmp_path)
+    folder.chmod(0o555)  # no write bits: skipped even when running as root
+    monkeypatch.setenv("GRAPHSBR_CACHE", str(tmp_path / "user-cache"))
+    try:
+        load_dataset("beauty", tmp_path)
+    finally:
+        folder.chmod(0o755)
+    assert not (folder / "processed").exists()
+    assert list((tmp_path / "user-cache" / "beauty").glob("*.pt"))
