@@ -3,8 +3,7 @@ from .catalog import DATASETS, DatasetInfo
 from .collate import SequenceBatch, SequenceCollator, collate_sequences
 from .dataset import SessionDataset, SessionSplit, SideField
 from .load import load_dataset
-from .protocols import (given_protocol, leave_one_out, pairs_to_split, preprocessed_session_protocol,
-                        session_protocol)
+from .protocols import given_protocol, leave_one_out, pairs_to_split, preprocessed_session_protocol, session_protocol
 from .records import ClickLog, GivenSplits, SplitSequences, UserSequences
 
 __all__ = [

@@ -42,7 +42,7 @@ class SequenceBatch:
     def __len__(self) -> int:
         return self.items.size(0)
 
-    def to(self, device, non_blocking: bool = False) -> "SequenceBatch":
+    def to(self, device, non_blocking: bool = False) -> SequenceBatch:
         def move(value):
             if isinstance(value, Tensor):
                 return value.to(device, non_blocking=non_blocking)
@@ -51,7 +51,7 @@ class SequenceBatch:
             return value
         return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
 
-    def pin_memory(self) -> "SequenceBatch":
+    def pin_memory(self) -> SequenceBatch:
         return replace(self, **{f.name: _pin(getattr(self, f.name)) for f in fields(self)})
 
 

@@ -1,8 +1,8 @@
 """The data model: sessions in CSR form, ``(session, cut)`` samples, side fields and item text (DESIGN §2)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ class SessionSplit:
 
     @classmethod
     def from_sequences(cls, sequences: Sequence[Sequence[int]], samples: Tensor | None = None,
-                       timestamps: Tensor | None = None, fields: dict[str, Tensor] | None = None) -> "SessionSplit":
+                       timestamps: Tensor | None = None, fields: dict[str, Tensor] | None = None) -> SessionSplit:
         """Builds a split from a list of item lists; ``samples`` defaults to every prefix of every session."""
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         items = np.fromiter((i for s in sequences for i in s), dtype=np.int64, count=int(lengths.sum()))
@@ -41,7 +41,7 @@ class SessionSplit:
 
     @classmethod
     def from_lengths(cls, lengths: Tensor, items: Tensor, samples: Tensor | None = None,
-                     timestamps: Tensor | None = None, fields: dict[str, Tensor] | None = None) -> "SessionSplit":
+                     timestamps: Tensor | None = None, fields: dict[str, Tensor] | None = None) -> SessionSplit:
         ptr = torch.zeros(len(lengths) + 1, dtype=torch.long)
         torch.cumsum(lengths.long(), 0, out=ptr[1:])
         if samples is None:
@@ -79,7 +79,7 @@ class SessionSplit:
         start = int(self.ptr[s])
         return self.items[start:start + cut].tolist(), int(self.items[start + cut])
 
-    def select_sessions(self, index: Tensor) -> "SessionSplit":
+    def select_sessions(self, index: Tensor) -> SessionSplit:
         """A new split holding sessions ``index`` (in that order) and their samples."""
         index = index.long()
         lengths = self.lengths[index]
@@ -98,7 +98,7 @@ class SessionSplit:
                 "timestamps": self.timestamps, "fields": dict(self.fields)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SessionSplit":
+    def from_dict(cls, d: dict) -> SessionSplit:
         return cls(d["ptr"], d["items"], d["samples"], d.get("timestamps"), dict(d.get("fields") or {}))
 
     def __repr__(self) -> str:
@@ -143,7 +143,7 @@ class SideField:
         return {"values": self.values, "vocab_size": self.vocab_size, "labels": self.labels}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SideField":
+    def from_dict(cls, d: dict) -> SideField:
         return cls(d["values"], int(d["vocab_size"]), d.get("labels"))
 
     def __repr__(self) -> str:
@@ -215,7 +215,7 @@ class SessionDataset:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SessionDataset":
+    def from_dict(cls, d: dict) -> SessionDataset:
         splits = {s: SessionSplit.from_dict(d["splits"][s]) for s in SPLITS}
         return cls(d["name"], d["protocol"], int(d["num_items"]), **splits,
                    side={k: SideField.from_dict(v) for k, v in d["side"].items()},

@@ -11,8 +11,8 @@ import csv
 import io
 import json
 import pickle
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ KINDS = ("int", "float", "str")
 
 
 def read_table(path, columns: Mapping[str, str], *, sep: str = ",", header: bool = True,
-               names: Sequence[str] | None = None, optional: Sequence[str] = ()) -> pd.DataFrame:
+               names: Sequence[str] | None = None, optional: Sequence[str] = (),
+               empty_ok: Sequence[str] = ()) -> pd.DataFrame:
     """Reads the ``columns`` (name -> kind in ``int``, ``float``, ``str``) of a delimited text file.
 
     The file is parsed once with typed columns (fast); only when that fails is it read again as text to find
@@ -37,6 +38,7 @@ def read_table(path, columns: Mapping[str, str], *, sep: str = ",", header: bool
         header: whether the first line names the columns; otherwise ``names`` gives them.
         names: column names for a file without a header.
         optional: columns of ``columns`` that may be absent (then missing from the frame).
+        empty_ok: ``str`` columns whose values may be empty; elsewhere an empty value is a truncated line.
 
     Raises:
         DataError: the file is missing or empty, a column is missing, a value is missing (a truncated line)
@@ -56,10 +58,13 @@ def read_table(path, columns: Mapping[str, str], *, sep: str = ",", header: bool
     try:
         frame = _read(path, sep, header, names, usecols=usecols, dtype=dtypes)
     except (ValueError, TypeError, OverflowError):
-        _diagnose(path, sep, header, names, {c: columns[c] for c in usecols})
+        _diagnose(path, sep, header, names, {c: columns[c] for c in usecols if c not in empty_ok})
         raise
     if frame.empty:
         raise DataError("the file has a header but no rows", path)
+    for name in usecols:
+        if columns[name] == "str" and name not in empty_ok:
+            _parse_column(frame[name], "str", name, path, 2 if header else 1)
     return frame
 
 
@@ -87,6 +92,10 @@ def _parse_column(values: pd.Series, kind: str, name: str, path: Path, first_lin
     if kind not in KINDS:
         raise ValueError(f"unknown column kind {kind!r}")
     if kind == "str":
+        empty = (values == "").to_numpy()
+        if empty.any():
+            raise DataError(f"line {int(np.flatnonzero(empty)[0]) + first_line}: a missing value (truncated line?) "
+                            f"in column {name!r} ({int(empty.sum())} bad rows)", path)
         return values.to_numpy(dtype=object)
     parsed = pd.to_numeric(values, errors="coerce")
     bad = parsed.isna().to_numpy() | (values.str.strip() == "").to_numpy()

@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..errors import DataError
-from .dataset import SessionDataset, SessionSplit, all_prefix_samples
+from .dataset import SessionDataset, SessionSplit
 from .records import ClickLog, GivenSplits, SplitSequences, UserSequences, build_side_fields, build_text
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def session_protocol(record: ClickLog, name: str, *, test_days: float = 7, min_i
     session, item, time, fields = _group_by_session(record)
     keep = np.bincount(session)[session] > 1
     session, item, time, fields = _take(keep, session, item, time, fields)
-    item_codes, raw_items = pd.factorize(item)
+    item_codes = pd.factorize(item)[0]
     keep = np.bincount(item_codes)[item_codes] >= min_item_count
     session, item, time, fields = _take(keep, session, item, time, fields)
     keep = np.bincount(session)[session] >= 2
@@ -59,11 +59,11 @@ def session_protocol(record: ClickLog, name: str, *, test_days: float = 7, min_i
         raise DataError(f"the last {test_days:g} days leave an empty {'training' if train_sessions.size == 0 else 'test'}"
                         f" set ({session.max() + 1} sessions)", record.path)
 
-    field_codes = {k: pd.factorize(v)[0] + 1 for k, v in fields.items()}  # per-click values -> 1..V
+    field_codes = {k: pd.factorize(v, sort=True)[0] + 1 for k, v in fields.items()}  # sorted values -> 1..V
     ptr = np.concatenate([[0], np.cumsum(np.bincount(session))])  # clicks are grouped by session
     train_lengths, train_idx = _ranges(ptr, train_sessions)
     item_index = pd.Index(pd.unique(item[train_idx]))
-    to_id = lambda raw: item_index.get_indexer(raw) + 1  # noqa: E731  (0 = unseen in training)
+    to_id = lambda raw: item_index.get_indexer(raw) + 1
     num_items = len(item_index)
     train = _split_from_clicks(train_lengths, to_id(item[train_idx]), time[train_idx],
                                {k: v[train_idx] for k, v in field_codes.items()})

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import DataError
 from .dataset import SideField
 
 
@@ -115,6 +116,9 @@ def build_side_fields(item_side: dict[str, pd.DataFrame], num_items: int, item_i
     fields = {}
     for name, frame in item_side.items():
         item = frame["item"].to_numpy() if item_ids is None else item_ids(frame["item"].to_numpy())
+        if len(frame) and not ((item >= 1) & (item <= num_items)).any():
+            raise DataError(f"side field {name!r} matches no item of the dataset "
+                            f"(its item ids are {frame['item'].dtype}, are they of another kind?)")
         fields[name] = build_side_field(item, frame["value"].to_numpy(), num_items)
     return fields
 

@@ -3,12 +3,10 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from graphsbr import DataError
 from graphsbr.data.dataset import SessionSplit
-from graphsbr.data.protocols import (hold_out_last, keep_recent_samples, leave_one_out, pairs_to_split,
-                                     session_protocol)
+from graphsbr.data.protocols import hold_out_last, keep_recent_samples, leave_one_out, pairs_to_split, session_protocol
 from graphsbr.data.records import ClickLog, UserSequences, build_side_field
 
 DAY = 86400.0
@@ -56,7 +54,7 @@ def test_session_protocol_keeps_per_click_fields_and_orders_sessions_by_time():
     # training sessions chronological: early [2,1] -> items 2=1, 1=2; then mid, late (valid)
     assert [data.train.session(s) for s in range(2)] == [[1, 2], [2, 2]]
     assert data.valid.session(0) == [2, 1]
-    assert data.train.fields["action"].tolist() == [1, 2, 1, 2]
+    assert data.train.fields["action"].tolist() == [2, 1, 2, 1]  # sorted raw values: buy = 1, view = 2
 
 
 def test_session_protocol_rejects_a_log_with_nothing_left():
@@ -115,3 +113,9 @@ def test_build_side_field_multi_valued():
     # values renumbered in sorted order: 10 -> 1, 20 -> 2, 30 -> 3; duplicates dropped; item 9 out of range
     assert field.values.tolist() == [[0, 0], [3, 1], [1, 0], [2, 3]]
     assert field.vocab_size == 3 and field.multi_valued
+
+
+def test_side_field_matching_no_item_is_an_error():
+    side = {"category": pd.DataFrame({"item": [1, 2, 3], "value": [1, 1, 2]})}  # ints; the log's items are str
+    with pytest.raises(DataError, match="matches no item"):
+        session_protocol(click_log(TOY, item_side=side), "toy", min_item_count=2)

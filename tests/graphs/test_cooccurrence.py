@@ -3,10 +3,9 @@ from itertools import combinations
 import pytest
 import torch
 
-import graphsbr.graphs.cooccurrence as cooccurrence
 from graphsbr.data.dataset import SessionSplit
 from graphsbr.errors import DataError
-from graphsbr.graphs import cooccurrence_graph
+from graphsbr.graphs import cooccurrence, cooccurrence_graph
 
 SESSIONS = [[1, 2, 3, 2], [2, 3], [4, 4, 1]]  # item sets {1,2,3}, {2,3}, {1,4}
 

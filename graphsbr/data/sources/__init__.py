@@ -17,4 +17,4 @@ FORMATS = {
     "atomic": atomic,
 }
 
-__all__ = ["FORMATS", *FORMATS]
+__all__ = ["FORMATS", "atomic", "diginetica", "retailrocket", "s3rec", "srgnn", "synthetic", "tmall", "yoochoose"]

@@ -63,7 +63,7 @@ def _header(path: Path) -> list[str]:
 def _read_inter(path: Path):
     header = _header(path)
     history, target = _column(header, "item_id_list", path), _column(header, "item_id", path)
-    frame = read_table(path, {history: "str", target: "int"}, sep="\t")
+    frame = read_table(path, {history: "str", target: "int"}, sep="\t", empty_ok=(history,))
     try:
         prefixes = [[int(i) + 1 for i in h.split()] for h in frame[history]]
     except ValueError:
@@ -76,7 +76,7 @@ def _read_inter(path: Path):
 def _read_text(path: Path, item2index: Path | None) -> pd.DataFrame:
     header = _header(path)
     item, text = _column(header, "item_id", path), _column(header, "text", path)
-    frame = read_table(path, {item: "str", text: "str"}, sep="\t")
+    frame = read_table(path, {item: "str", text: "str"}, sep="\t", empty_ok=(text,))
     if item2index is None:
         index = pd.to_numeric(pd.Series(frame[item]), errors="coerce")
         expect(not index.isna().any(), "text keys are not indices and no .item2index file maps them", path)

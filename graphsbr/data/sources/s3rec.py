@@ -67,7 +67,7 @@ def _read_attributes(path: Path) -> pd.DataFrame:
     expect(isinstance(data, dict), "expected an object {item_id: [attribute_id, ...]}", path)
     try:
         counts = [len(v) for v in data.values()]
-        items = np.repeat(np.array([int(k) for k in data.keys()], dtype=np.int64), counts)
+        items = np.repeat(np.array([int(k) for k in data], dtype=np.int64), counts)
         values = np.array([int(a) for v in data.values() for a in v], dtype=np.int64)
     except (TypeError, ValueError):
         raise DataError("item ids and attribute ids must be integers, attributes a list per item", path) from None
