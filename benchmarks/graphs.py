@@ -2,16 +2,19 @@
 
     python benchmarks/graphs.py --dataset diginetica --root ../shared/data
 
-Peak memory is the peak of Python and torch allocations during the build, measured by tracemalloc
-(torch CPU tensors are allocated through it) and, as a cross-check, the growth of the process's peak RSS.
+Each graph is measured in a fresh process (so the allocator holds no memory freed by an earlier build): the peak
+memory is the growth of the resident set during the first build — the kernel's high-water mark (VmHWM), reset through
+/proc/self/clear_refs, against the resident set before — and the seconds are the best and median of ``--repeat``
+further builds.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import subprocess
+import sys
 import time
-import tracemalloc
+from pathlib import Path
 
 import torch
 
@@ -20,21 +23,24 @@ from graphsbr.graphs import cooccurrence_graph, item_transition_graph, side_tran
 
 
 def measure(name, build, repeat):
-    build()  # warm-up
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (Linux); the first build is measured cold
+    before = _status_kb("VmRSS")
+    build()
+    growth = _status_kb("VmHWM") - before
     seconds = []
     for _ in range(repeat):
         start = time.perf_counter()
         graph = build()
         seconds.append(time.perf_counter() - start)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
-    build()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
     return {"graph": name, "edges": int(graph.edge_index.size(1)), "seconds_min": round(min(seconds), 3),
-            "seconds_median": round(sorted(seconds)[len(seconds) // 2], 3),
-            "tracemalloc_peak_mb": round(peak / 2**20, 1), "rss_peak_growth_mb": round(rss_growth / 1024, 1)}
+            "seconds_median": round(sorted(seconds)[len(seconds) // 2], 3), "peak_rss_growth_mb": round(growth / 1024, 1)}
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def main():
@@ -43,6 +49,7 @@ def main():
     parser.add_argument("--root", default=None)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", default=None, help="measure one graph in this process (used internally)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,10 +63,13 @@ def main():
     for name, field in data.side.items():
         if not field.multi_valued:
             builds[f"{name}_transition"] = lambda f=field: side_transition_graph(train, f.values, f.vocab_size)
+    if args.only:
+        print(json.dumps(measure(args.only, builds[args.only], args.repeat)))
+        return
     print(f"{args.dataset}: {train.num_sessions} training sessions, {train.items.numel()} clicks, {n} items, "
           f"torch threads {torch.get_num_threads()}")
-    for name, build in builds.items():
-        print(json.dumps(measure(name, build, args.repeat)))
+    for name in builds:
+        subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", name], check=True)
 
 
 if __name__ == "__main__":
