@@ -47,3 +47,40 @@ def test_unweighted_and_bad_nodes():
         from_networkx(nx.DiGraph([("a", "b")]))
     with pytest.raises(ValueError, match="integer nodes"):
         from_networkx(nx.DiGraph([(0, 7)]), num_nodes=3)
+
+
+def _random_sessions(seed=3, num_sessions=150, num_items=25):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(1, num_items + 1, (int(n),), generator=g).tolist()
+            for n in torch.randint(1, 10, (num_sessions,), generator=g)]
+
+
+def test_item_transition_graph_agrees_with_a_networkx_construction():
+    sessions = _random_sessions()
+    expected = nx.DiGraph()
+    for s in sessions:
+        for u, v in zip(s, s[1:]):
+            w = expected.get_edge_data(u, v, {"weight": 0})["weight"]
+            expected.add_edge(u, v, weight=w + 1)
+    for u in list(expected.nodes):
+        out = expected.out_degree(u, weight="weight")
+        for v in expected.successors(u):
+            expected[u][v]["weight"] /= out
+    got = to_networkx(item_transition_graph(SessionSplit.from_sequences(sessions), 25))
+    assert set(got.edges) == set(expected.edges)
+    for u, v, w in expected.edges(data="weight"):
+        assert got[u][v]["weight"] == pytest.approx(w, rel=1e-6)
+
+
+def test_cooccurrence_graph_agrees_with_a_networkx_construction():
+    sessions = _random_sessions(seed=4)
+    expected = nx.Graph()
+    for s in sessions:
+        items = sorted(set(s))
+        for a, u in enumerate(items):
+            for v in items[a + 1:]:
+                expected.add_edge(u, v, weight=expected.get_edge_data(u, v, {"weight": 0})["weight"] + 1)
+    got = to_networkx(cooccurrence_graph(SessionSplit.from_sequences(sessions), 25))
+    assert set(got.edges) == set(expected.to_directed().edges)
+    for u, v, w in expected.edges(data="weight"):
+        assert got[u][v]["weight"] == got[v][u]["weight"] == w
