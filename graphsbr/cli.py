@@ -5,9 +5,10 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from .data import DATASETS, load_dataset
-from .errors import GraphSBRError
+from .errors import ConfigError, DataError, GraphSBRError
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +22,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphsbr", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("models", help="list the models")
     commands.add_parser("datasets", help="list the dataset keys")
     stats = commands.add_parser("stats", help="statistics of a dataset after its protocol")
     _add_data_arguments(stats)
     stats.add_argument("--json", action="store_true", help="print JSON")
+
+    train = commands.add_parser("train", help="train a model, select the epoch on validation, report test")
+    train.add_argument("--model", required=False, help="model name (see `graphsbr models`)")
+    train.add_argument("--dataset", default=None, help="dataset key (default: synthetic)")
+    train.add_argument("--root", default=None, help="data root (default: datasets/)")
+    train.add_argument("--config", default=None, help="YAML file of settings (model, dataset, root, key: value)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a model or trainer setting, or data.OPTION for the dataset (repeatable)")
+    for flag, kind in (("--epochs", int), ("--budget-minutes", float), ("--batch-size", int), ("--seed", int)):
+        train.add_argument(flag, type=kind, default=None)
+    train.add_argument("--device", default=None, help="cpu or cuda")
+    train.add_argument("--out", default=None, help="run folder (default: runs/<model>-<dataset>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run's selected weights")
+    evaluate.add_argument("--run", required=True)
+    evaluate.add_argument("--split", default="test", choices=["test", "valid"])
+    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument("--json", action="store_true")
+
+    recommend = commands.add_parser("recommend", help="top-k next items for a session")
+    recommend.add_argument("--run", required=True)
+    recommend.add_argument("--items", required=True, help='the session\'s item ids in click order, e.g. "12 7 301"')
+    recommend.add_argument("-k", type=int, default=20)
+    recommend.add_argument("--json", action="store_true")
+
+    plot = commands.add_parser("plot", help="learning curves of runs as a PNG")
+    plot.add_argument("--run", nargs="+", required=True)
+    plot.add_argument("--out", default=None, help="the PNG (default: <first run>/curves.png)")
     return parser
 
 
@@ -46,7 +78,94 @@ def cmd_stats(args) -> None:
         print(f"{key:<20} {value}")
 
 
-COMMANDS = {"datasets": cmd_datasets, "stats": cmd_stats}
+def cmd_models(args) -> None:
+    from .models import MODELS
+
+    width = max(map(len, MODELS))
+    for name, cls in MODELS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:<{width}}  {cls.batch_kind:<8}  {doc[0] if doc else ''}")
+
+
+def cmd_train(args) -> None:
+    from .train.config import parse_assignments, read_yaml
+    from .train.run import build_trainer, read_run_config
+
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out, the run folder to continue")
+        model, dataset, root, settings = read_run_config(args.out)
+    else:
+        values = read_yaml(args.config) if args.config else {}
+        saved_model, saved_dataset, saved_root, data = (values.pop(k, None) for k in ("model", "dataset", "root", "data"))
+        model = args.model or saved_model
+        dataset = args.dataset or saved_dataset or "synthetic"
+        root = args.root or saved_root
+        if not model:
+            raise ConfigError("--model is required (see `graphsbr models`)")
+        settings = {**values, **{f"data.{k}": v for k, v in (data or {}).items()}, **parse_assignments(args.set)}
+    flags = {"epochs": args.epochs, "budget_minutes": args.budget_minutes, "batch_size": args.batch_size,
+             "seed": args.seed, "device": args.device}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    if args.quiet:
+        settings["progress"] = False
+    out = Path(args.out or f"runs/{model}-{dataset}")
+    trainer = build_trainer(model, dataset, root, settings, out)
+    results = trainer.fit(resume=args.resume)
+    _print_results(results, out)
+
+
+def _print_results(results: dict, out: Path | None = None) -> None:
+    names = list(results["test"])
+    print(f"{results['model']} on {results['dataset']} ({results['protocol']}): best epoch {results['best_epoch']} "
+          f"of {results['epochs_run']}, {results['train_samples_per_second']:.0f} samples/s, "
+          f"test evaluated in {results['eval_seconds']:.2f} s")
+    print(f"{'':<6}" + "".join(f"{n:>9}" for n in names))
+    for split in ("valid", "test"):
+        print(f"{split:<6}" + "".join(f"{results[split][n]:>9.4f}" for n in names))
+    if out is not None:
+        print(f"run folder: {out}")
+
+
+def cmd_evaluate(args) -> None:
+    from .train.run import load_run
+
+    _, _, trainer = load_run(args.run, args.device)
+    metrics = trainer.evaluate(args.split)
+    if args.json:
+        print(json.dumps(metrics))
+        return
+    for name, value in metrics.items():
+        print(f"{name:<8} {value:.4f}")
+
+
+def cmd_recommend(args) -> None:
+    from .train.recommend import recommend
+    from .train.run import load_run
+
+    try:
+        items = [int(x) for x in args.items.replace(",", " ").split()]
+    except ValueError:
+        raise DataError(f"--items must be integer item ids, got {args.items!r}") from None
+    model, dataset, trainer = load_run(args.run)
+    top, scores = recommend(model, dataset, items, args.k, trainer.device)
+    if args.json:
+        print(json.dumps({"items": top, "scores": scores}))
+        return
+    for rank, (item, score) in enumerate(zip(top, scores), 1):
+        print(f"{rank:>3}  item {item:<8} score {score:.4f}")
+
+
+def cmd_plot(args) -> None:
+    from .train.plot import plot_runs
+
+    out = Path(args.out or Path(args.run[0]) / "curves.png")
+    plot_runs([Path(r) for r in args.run], out)
+    print(f"wrote {out}")
+
+
+COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "stats": cmd_stats, "train": cmd_train,
+            "evaluate": cmd_evaluate, "recommend": cmd_recommend, "plot": cmd_plot}
 
 
 def main(argv=None) -> int:

@@ -16,3 +16,7 @@ class DataError(GraphSBRError, ValueError):
 
 class ConfigError(GraphSBRError, ValueError):
     """An unknown or invalid setting; the message lists the valid ones."""
+
+
+class TrainingError(GraphSBRError, RuntimeError):
+    """Training cannot go on (a non-finite loss, a run folder in use); the last good checkpoint is kept."""

@@ -1,0 +1,6 @@
+"""Training and evaluation (DESIGN §5): one trainer, one evaluator, one inference method for every model."""
+from .config import TrainConfig
+from .metrics import RankingMetrics, metric_names, target_ranks
+from .trainer import Trainer
+
+__all__ = ["RankingMetrics", "TrainConfig", "Trainer", "metric_names", "target_ranks"]

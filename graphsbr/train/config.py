@@ -1,0 +1,136 @@
+"""Run settings: the trainer's dataclass, and how ``--config`` YAML and ``--set key=value`` resolve against it and
+the model's dataclass. Nothing is ever ``eval``-ed: values are parsed by YAML's safe loader or cast to the type
+of the setting's default."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from ..models.base import coerce, make_config
+
+
+@dataclass
+class TrainConfig:
+    """The trainer's settings (a model's ``train_defaults`` override these defaults with its paper's values).
+
+    Args:
+        epochs: the most epochs to run.
+        batch_size: training samples per step.
+        eval_batch_size: samples scored at once during evaluation (each needs ``num_items`` scores).
+        lr: Adam's learning rate.
+        weight_decay: Adam's L2 penalty.
+        lr_step: multiply the learning rate by ``lr_gamma`` every ``lr_step`` epochs (0: never).
+        lr_gamma: the decay factor.
+        patience: stop after this many epochs without a better validation ``metric``.
+        metric: the validation metric that selects the epoch (``""``: ``mrr@20`` under the session protocol,
+            ``ndcg@20`` otherwise).
+        seed: seeds Python, NumPy and torch; the same seed and device give the same metrics.
+        device: ``cpu`` or ``cuda`` (``cuda:1`` …).
+        amp: bfloat16 autocast on CUDA.
+        budget_minutes: stop cleanly after the epoch during which this budget ran out (0: none).
+        grad_clip: clip the gradient norm to this (0: never).
+        threads: torch CPU threads (0: torch's default).
+        progress: show tqdm progress bars.
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    eval_batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_step: int = 0
+    lr_gamma: float = 0.1
+    patience: int = 5
+    metric: str = ""
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = False
+    budget_minutes: float = 0.0
+    grad_clip: float = 0.0
+    threads: int = 0
+    progress: bool = True
+
+
+TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
+#: Top-level keys of a ``--config`` file besides the settings.
+RUN_KEYS = ("model", "dataset", "root", "data")
+
+
+def read_yaml(path) -> dict[str, Any]:
+    """A ``--config`` file: a mapping of run keys and settings, read with YAML's safe loader."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return values
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """``["lr=0.01", "data.num_items=500"]`` -> ``{"lr": "0.01", "data.num_items": "500"}`` (strings, cast later)."""
+    values = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def split_settings(model_cls, settings: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """Sorts flat settings into (model, trainer, data) dicts; ``data.KEY`` keys go to the dataset.
+
+    Raises:
+        ConfigError: a key that neither the model nor the trainer knows, listing the valid ones.
+    """
+    model_keys = {f.name for f in fields(model_cls.Config)}
+    model, train, data = {}, {}, {}
+    for key, value in settings.items():
+        if key.startswith("data."):
+            data[key[5:]] = value
+        elif key in model_keys:
+            model[key] = value
+        elif key in TRAIN_KEYS:
+            train[key] = value
+        else:
+            raise ConfigError(f"unknown setting {key!r} for model {model_cls.name}; valid: "
+                              f"{', '.join(sorted(model_keys))} (model), {', '.join(TRAIN_KEYS)} (trainer), "
+                              "data.<option> (dataset)")
+    return model, train, data
+
+
+def train_config(model_cls, values: dict[str, Any]) -> TrainConfig:
+    """The trainer's settings: its defaults, then the model's paper defaults, then ``values``."""
+    merged = {**model_cls.train_defaults, **values}
+    return make_config(TrainConfig, merged)
+
+
+def model_config(model_cls, values: dict[str, Any]):
+    return make_config(model_cls.Config, values)
+
+
+def data_options(values: dict[str, Any]) -> dict[str, Any]:
+    """Dataset options from strings: numbers where they parse, else the string."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            for kind in (int, float):
+                try:
+                    value = coerce(value, kind(0), key)
+                    break
+                except ConfigError:
+                    continue
+        out[key] = value
+    return out
+
+
+def as_dict(config) -> dict[str, Any]:
+    return asdict(config)

@@ -1,0 +1,264 @@
+"""One trainer and one evaluator for every model (DESIGN §5).
+
+A run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``best.pt`` (the selected epoch's
+weights), ``last.pt`` (everything needed to resume) and ``results.json``. Checkpoints are written atomically and
+read with ``torch.load(weights_only=True)``. A resumed run reaches the same result as an uninterrupted one: each
+epoch's shuffling is seeded by ``(seed, epoch)`` and the RNG state for dropout is saved with the checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import resource
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from ..data.cache import atomic_save
+from ..data.dataset import SessionDataset
+from ..errors import ConfigError, TrainingError
+from ..models.base import SessionRecommender, count_parameters, targets_of
+from .config import TrainConfig
+from .loader import BatchLoader
+from .metrics import RankingMetrics, metric_names
+
+log = logging.getLogger(__name__)
+
+BEST, LAST = "best.pt", "last.pt"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def selection_metric(config: TrainConfig, dataset: SessionDataset) -> str:
+    """The validation metric that selects the epoch: ``mrr@20`` for sessions, ``ndcg@20`` otherwise."""
+    metric = config.metric or ("mrr@20" if dataset.protocol == "session" else "ndcg@20")
+    if metric not in metric_names():
+        raise ConfigError(f"unknown metric {metric!r}; choose one of {', '.join(metric_names())}")
+    return metric
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Trainer:
+    """Fits a :class:`~graphsbr.models.SessionRecommender` with Adam, selects the epoch on validation, reports test.
+
+    Args:
+        model: the model (built with ``from_dataset``).
+        dataset: the dataset; ``train`` is fitted, ``valid`` selects, ``test`` is reported for the selected epoch.
+        config: the trainer's settings.
+        out: the run folder (``None``: nothing written, nothing resumable).
+        run: what ``config.yaml`` records besides the settings (model name, dataset key, root, data options,
+            model settings), so that ``graphsbr evaluate`` can rebuild the run.
+    """
+
+    def __init__(self, model: SessionRecommender, dataset: SessionDataset, config: TrainConfig,
+                 out: Path | str | None = None, run: dict | None = None):
+        self.model, self.dataset, self.config = model, dataset, config
+        self.out = None if out is None else Path(out)
+        self.run = dict(run or {})
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device cuda requested but torch sees no CUDA device")
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.metric = selection_metric(config, dataset)
+        self.model.to(self.device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = _adam(trainable, config) if trainable else None
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.lr_step, config.lr_gamma) \
+            if self.optimizer is not None and config.lr_step > 0 else None
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.best_epoch, self.best_value, self.stale = 0, -math.inf, 0
+        self.train_seconds = 0.0
+        self.train_samples = 0
+
+    # ----------------------------------------------------------------------------------------------- batches
+    def loader(self, split_name: str, shuffle_seed: int | None = None, batch_size: int | None = None):
+        return BatchLoader(self.dataset, self.dataset.split(split_name), self.model.batch_kind, self.model.max_len,
+                           batch_size or self.config.eval_batch_size, shuffle_seed, self.device)
+
+    def autocast(self):
+        if self.config.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    # ------------------------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, split_name: str = "valid") -> dict[str, float]:
+        """Full-ranking metrics of the current weights on a split."""
+        self.model.eval()
+        metrics = RankingMetrics()
+        for batch in self.loader(split_name):
+            with self.autocast():
+                scores = self.model(batch)
+            metrics.update(scores.float(), targets_of(batch))
+        return metrics.compute()
+
+    # ------------------------------------------------------------------------------------------------ train
+    def fit(self, resume: bool = False) -> dict:
+        """Trains to early stopping (or ``epochs``, or the budget), then evaluates the selected epoch on test."""
+        cfg = self.config
+        self._prepare_out(resume)
+        if resume:
+            self._load_last()
+        else:
+            seed_everything(cfg.seed)
+        start = time.perf_counter()
+        while self.optimizer is not None and self.epoch < cfg.epochs and self.stale < cfg.patience:
+            epoch_start = time.perf_counter()
+            loss_parts, samples = self._train_epoch()
+            train_time = time.perf_counter() - epoch_start
+            valid = self.evaluate("valid")
+            self.epoch += 1
+            if self.scheduler is not None:
+                self.scheduler.step()
+            improved = valid[self.metric] > self.best_value
+            if improved:
+                self.best_epoch, self.best_value, self.stale = self.epoch, valid[self.metric], 0
+                self._save_best()
+            else:
+                self.stale += 1
+            seconds = time.perf_counter() - epoch_start
+            self.train_seconds += train_time
+            self.train_samples += samples
+            self.history.append({"epoch": self.epoch, **loss_parts, "valid": valid, "seconds": round(seconds, 3),
+                                 "train_seconds": round(train_time, 3),
+                                 "samples_per_second": round(samples / max(train_time, 1e-9), 1),
+                                 "lr": self.optimizer.param_groups[0]["lr"]})
+            self._save_last()
+            log.info("epoch %d: loss %.4f, valid %s %.4f%s", self.epoch, loss_parts.get("loss", float("nan")),
+                     self.metric, valid[self.metric], " (best)" if improved else "")
+            if cfg.budget_minutes and time.perf_counter() - start > cfg.budget_minutes * 60:
+                log.info("budget of %g minutes spent after epoch %d", cfg.budget_minutes, self.epoch)
+                break
+        return self._finish()
+
+    def _train_epoch(self) -> tuple[dict[str, float], int]:
+        cfg = self.config
+        self.model.train()
+        loader = self.loader("train", shuffle_seed=cfg.seed * 100003 + self.epoch, batch_size=cfg.batch_size)
+        sums: dict[str, float] = {}
+        steps = samples = 0
+        start = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not cfg.progress, unit="batch")
+        for batch in bar:
+            with self.autocast():
+                loss, parts = self.model.loss(batch)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss ({float(loss.detach())}) in epoch {self.epoch + 1}, step {steps + 1}; "
+                                    "the last good checkpoint is kept (try a lower lr or grad_clip)")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            steps += 1
+            samples += targets_of(batch).numel()
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value
+            if steps % 10 == 0 or steps == len(loader):
+                bar.set_postfix(loss=f"{sums.get('loss', 0.0) / steps:.4f}",
+                                samples_s=f"{samples / (time.perf_counter() - start):.0f}")
+        return {k: v / max(steps, 1) for k, v in sums.items()}, samples
+
+    def _finish(self) -> dict:
+        if self.optimizer is None:  # nothing to learn (Pop): the weights as they are
+            self._save_best()
+        best = self.out / BEST if self.out else None
+        if best is not None and best.is_file():
+            self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True)["model"])
+        valid = self.evaluate("valid")
+        eval_start = time.perf_counter()
+        test = self.evaluate("test")
+        eval_seconds = time.perf_counter() - eval_start
+        results = {
+            "model": self.model.name, "dataset": self.dataset.name, "protocol": self.dataset.protocol,
+            "seed": self.config.seed, "best_epoch": self.best_epoch, "epochs_run": self.epoch,
+            "selection_metric": self.metric, "valid": valid, "test": test,
+            "train_seconds": round(self.train_seconds, 3),
+            "train_samples_per_second": round(self.train_samples / self.train_seconds, 1) if self.train_seconds else 0.0,
+            "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
+            "num_parameters": count_parameters(self.model), "config": self._run_config(),
+        }
+        if self.out is not None:
+            _write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
+        return results
+
+    # ------------------------------------------------------------------------------------------- run folder
+    def _run_config(self) -> dict:
+        return {**self.run, "train": asdict(self.config)}
+
+    def _prepare_out(self, resume: bool) -> None:
+        if self.out is None:
+            if resume:
+                raise ConfigError("--resume needs a run folder (--out)")
+            return
+        if not resume and (self.out / LAST).exists():
+            raise ConfigError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if resume and not (self.out / LAST).exists():
+            raise ConfigError(f"{self.out} holds no run to resume ({LAST} not found)")
+        self.out.mkdir(parents=True, exist_ok=True)
+        _write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
+
+    def _save_best(self) -> None:
+        if self.out is not None:
+            atomic_save({"model": self.model.state_dict(), "epoch": self.best_epoch}, self.out / BEST)
+
+    def _save_last(self) -> None:
+        if self.out is None:
+            return
+        state = {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "epoch": self.epoch, "best_epoch": self.best_epoch, "best_value": self.best_value, "stale": self.stale,
+            "history": self.history, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        atomic_save(state, self.out / LAST)
+        _write_text(self.out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
+
+    def _load_last(self) -> None:
+        state = torch.load(self.out / LAST, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best_epoch, self.stale = state["epoch"], state["best_epoch"], state["stale"]
+        self.best_value, self.history = state["best_value"], state["history"]
+        self.train_seconds, self.train_samples = state["train_seconds"], state["train_samples"]
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        log.info("resumed %s after epoch %d", self.out, self.epoch)
+
+
+def _adam(parameters: list, config: TrainConfig) -> torch.optim.Adam:
+    """Adam, fused (one kernel for every parameter) where torch supports it: the update of a large item table is a
+    sizeable share of a step on the CPU."""
+    try:
+        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,115 @@
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from graphsbr import ConfigError, TrainingError, load_dataset
+from graphsbr.models.base import SessionRecommender, gather_last
+from graphsbr.train import TrainConfig, Trainer
+
+
+@dataclass
+class TinyConfig:
+    dim: int = 16
+    dropout: float = 0.1
+    max_len: int = 10
+
+
+class Tiny(SessionRecommender):
+    """The last item's embedding against the item table (a learned bigram model)."""
+
+    name = "tiny"
+    Config = TinyConfig
+
+    def __init__(self, config, num_items):
+        super().__init__(config, num_items)
+        self.embedding = nn.Embedding(num_items + 1, config.dim, padding_idx=0)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, batch):
+        last = self.dropout(gather_last(self.embedding(batch.items), batch.lengths))
+        return last @ self.embedding.weight.T
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("synthetic", num_items=200, num_sessions=1500)
+
+
+def trainer(data, out=None, **settings):
+    torch.manual_seed(0)
+    model = Tiny.from_dataset(data)
+    config = TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 0.01, "progress": False, **settings})
+    return Trainer(model, data, config, out, run={"model": "tiny", "dataset": "synthetic"})
+
+
+def test_fit_writes_a_complete_run_and_learns(data, tmp_path):
+    results = trainer(data, tmp_path / "run").fit()
+    for name in ("config.yaml", "metrics.jsonl", "best.pt", "last.pt", "results.json"):
+        assert (tmp_path / "run" / name).is_file()
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    for key in ("model", "dataset", "protocol", "seed", "best_epoch", "epochs_run", "valid", "test",
+                "train_seconds", "train_samples_per_second", "eval_seconds", "peak_rss_mb", "num_parameters",
+                "config"):
+        assert key in saved
+    assert set(saved["test"]) == {f"{m}@{k}" for m in ("hr", "mrr", "ndcg") for k in (5, 10, 20)}
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert saved["valid"]["mrr@20"] == max(h["valid"]["mrr@20"] for h in history)
+    assert saved["test"]["hr@20"] > 0.1
+
+
+def test_same_seed_same_metrics(data):
+    assert trainer(data).fit()["test"] == trainer(data).fit()["test"]
+
+
+def test_resume_continues_to_the_same_result(data, tmp_path):
+    full = trainer(data, tmp_path / "full").fit()
+    trainer(data, tmp_path / "cut", epochs=1).fit()  # stops after one epoch, as a killed run would
+    (tmp_path / "cut" / "results.json").unlink()
+    resumed = trainer(data, tmp_path / "cut", epochs=3)
+    resumed.model.embedding.reset_parameters()  # whatever the fresh model holds, the checkpoint wins
+    again = resumed.fit(resume=True)
+    assert again["test"] == full["test"] and again["best_epoch"] == full["best_epoch"]
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+
+
+def test_an_existing_run_is_not_overwritten(data, tmp_path):
+    trainer(data, tmp_path / "run", epochs=1).fit()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        trainer(data, tmp_path / "run").fit()
+    with pytest.raises(ConfigError, match="no run to resume"):
+        trainer(data, tmp_path / "other").fit(resume=True)
+
+
+def test_budget_stops_after_the_first_epoch(data):
+    results = trainer(data, budget_minutes=1e-6).fit()
+    assert results["epochs_run"] == 1
+
+
+def test_early_stopping(data):
+    results = trainer(data, lr=0.0, epochs=10, patience=2).fit()
+    assert results["epochs_run"] == 3 and results["best_epoch"] == 1
+
+
+def test_non_finite_loss_stops_with_a_clear_error(data, tmp_path):
+    run = trainer(data, tmp_path / "run", epochs=2)
+    run.fit()
+    bad = trainer(data, tmp_path / "run", epochs=3)
+    with torch.no_grad():
+        bad.model.embedding.weight.fill_(float("nan"))
+    original = bad.model.loss
+
+    def nan_loss(batch):
+        loss, parts = original(batch)
+        return loss * float("nan"), parts
+
+    bad.model.loss = nan_loss
+    with pytest.raises(TrainingError, match="non-finite loss"):
+        bad.fit(resume=True)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 2
