@@ -82,7 +82,7 @@ def prefix_index(split: SessionSplit, samples: Tensor, max_len: int | None = Non
 
 
 def collate_sequences(split: SessionSplit, samples: Tensor, max_len: int | None = None,
-                      side: dict[str, SideField] | None = None) -> SequenceBatch:
+                      side: dict[str, SideField] | None = None, every_position: bool = False) -> SequenceBatch:
     """Cuts a batch of samples into a :class:`SequenceBatch`, keeping the last ``max_len`` clicks of each prefix.
 
     Args:
@@ -90,11 +90,13 @@ def collate_sequences(split: SessionSplit, samples: Tensor, max_len: int | None 
         samples: ``[B, 2]`` ``(session, cut)`` rows of ``split.samples``.
         max_len: keep only the most recent ``max_len`` clicks (``None``: all).
         side: the dataset's side fields to align with the items and targets.
+        every_position: targets for every position (the next click, ``[B, L]``, 0 at padding) instead of the
+            prefix's target only (``[B]``): the batches of the ``sequence`` training mode.
     """
     index, mask, lengths = prefix_index(split, samples, max_len)
     end = split.ptr[samples[:, 0].long()] + samples[:, 1].long()
     items = split.items[index] * mask
-    targets = split.items[end]
+    targets = split.items[torch.where(mask, index + 1, index)] * mask if every_position else split.items[end]
     batch_side, target_side = {}, {}
     for name, info in (side or {}).items():
         values = info.values if info.multi_valued else info.values[:, 0]
@@ -102,6 +104,23 @@ def collate_sequences(split: SessionSplit, samples: Tensor, max_len: int | None 
         target_side[name] = values[targets]
     batch_fields = {name: values[index] * mask for name, values in split.fields.items()}
     return SequenceBatch(items, lengths, targets, batch_side, target_side, batch_fields, samples[:, 0].long())
+
+
+def every_position_windows(split: SessionSplit, max_len: int | None) -> Tensor:
+    """``[W, 2]`` ``(session, cut)`` windows that cover every training pair of ``split`` exactly once when each
+    window's every position is a target (the ``sequence`` training mode of causal models).
+
+    A session of ``n`` clicks has the pairs ``cut = 1 .. n-1``; window ``k`` ends at ``cut = n - 1 - k * max_len``
+    and, cut to its last ``max_len`` clicks, holds the targets ``cut - max_len + 1 .. cut``. Each target is then
+    predicted from at most ``max_len`` clicks, as in prefix mode, though a window's first positions see fewer
+    (only sessions longer than ``max_len + 1`` have such windows).
+    """
+    pairs = (split.lengths - 1).clamp(min=0)
+    width = int(pairs.max()) if max_len is None and pairs.numel() else (max_len or 1)
+    count = (pairs + width - 1) // width  # windows per session
+    session = torch.repeat_interleave(torch.arange(split.num_sessions), count)
+    k = torch.arange(int(count.sum())) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+    return torch.stack([session, pairs[session] - k * width], 1)
 
 
 class SequenceCollator:

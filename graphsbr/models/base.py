@@ -23,6 +23,9 @@ class SessionRecommender(nn.Module):
       :class:`~graphsbr.graphs.SessionGraph`, targets in ``batch.y``);
     * ``train_defaults`` — the paper's training settings (``lr``, ``batch_size``, ``weight_decay``, …) that override
       the trainer's defaults;
+    * ``sequence_training`` — True for causal models (the state at click :math:`t` sees only clicks :math:`\le t`)
+      that implement :meth:`sequence_loss`: the trainer may then encode each training session once with a loss at
+      every position (the same pairs as prefix samples, a fraction of the encoder work);
 
     and implements :meth:`forward`. It builds whatever it needs from the training split (global graphs,
     popularity, vocabulary sizes) in :meth:`from_dataset`, once; :meth:`forward` sees only the batch.
@@ -36,6 +39,7 @@ class SessionRecommender(nn.Module):
     Config: ClassVar[type] = object
     batch_kind: ClassVar[str] = "sequence"
     train_defaults: ClassVar[dict[str, Any]] = {}
+    sequence_training: ClassVar[bool] = False
 
     def __init__(self, config, num_items: int):
         super().__init__()
@@ -59,6 +63,10 @@ class SessionRecommender(nn.Module):
         """Softmax cross-entropy of the targets over all items (padding excluded)."""
         loss = cross_entropy(self(batch), targets_of(batch))
         return loss, {"loss": float(loss.detach())}
+
+    def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+        """The loss of a batch with a target at every position (``batch.targets [B, L]``, 0 = none)."""
+        raise NotImplementedError(f"{self.name} has no sequence training mode")
 
     def extra_repr(self) -> str:
         return f"num_items={self.num_items}"

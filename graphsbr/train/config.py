@@ -19,7 +19,8 @@ class TrainConfig:
 
     Args:
         epochs: the most epochs to run.
-        batch_size: training samples per step.
+        batch_size: training pairs (prefix, target) per step, in both training modes (in ``sequence`` mode a
+            batch holds as many sessions as carry about that many targets).
         eval_batch_size: samples scored at once during evaluation (each needs ``num_items`` scores).
         lr: Adam's learning rate.
         weight_decay: Adam's L2 penalty.
@@ -35,6 +36,11 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this (0: never).
         threads: torch CPU threads (0: torch's default).
         progress: show tqdm progress bars.
+        training: ``prefix`` (one sample = one prefix and its target), ``sequence`` (causal models only: each
+            training session encoded once, a loss at every position — the same pairs, far less encoder work) or
+            ``auto`` (``sequence`` where the model supports it and the training samples are every prefix).
+        report_test: also evaluate the test split after every epoch and log it in ``metrics.jsonl`` (for learning
+            curves only: selection never looks at it).
     """
 
     epochs: int = 30
@@ -53,6 +59,8 @@ class TrainConfig:
     grad_clip: float = 0.0
     threads: int = 0
     progress: bool = True
+    training: str = "auto"
+    report_test: bool = False
 
 
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))

@@ -21,12 +21,15 @@ class BatchLoader:
         shuffle_seed: shuffle with a generator seeded by this (``None``: split order). The trainer passes
             ``seed * 100003 + epoch``, so an epoch's order never depends on what ran before (resume-safe).
         device: where batches go.
+        every_position: sequence batches with a target at every position (the ``sequence`` training mode).
     """
 
     def __init__(self, dataset: SessionDataset, split: SessionSplit, batch_kind: str, max_len: int | None,
-                 batch_size: int, shuffle_seed: int | None = None, device: torch.device | str = "cpu"):
+                 batch_size: int, shuffle_seed: int | None = None, device: torch.device | str = "cpu",
+                 every_position: bool = False):
         self.dataset, self.split, self.batch_kind, self.max_len = dataset, split, batch_kind, max_len
         self.batch_size, self.shuffle_seed, self.device = batch_size, shuffle_seed, torch.device(device)
+        self.every_position = every_position
 
     def __len__(self) -> int:
         return (self.split.num_samples + self.batch_size - 1) // self.batch_size
@@ -49,4 +52,4 @@ class BatchLoader:
     def collate(self, samples: Tensor):
         if self.batch_kind == "graph":
             return collate_session_graphs(self.split, samples, self.max_len)
-        return collate_sequences(self.split, samples, self.max_len, self.dataset.side)
+        return collate_sequences(self.split, samples, self.max_len, self.dataset.side, self.every_position)

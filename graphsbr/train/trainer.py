@@ -23,7 +23,8 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..data.cache import atomic_save
-from ..data.dataset import SessionDataset
+from ..data.collate import every_position_windows
+from ..data.dataset import SessionDataset, SessionSplit
 from ..errors import ConfigError, TrainingError
 from ..models.base import SessionRecommender, count_parameters, targets_of
 from .config import TrainConfig
@@ -47,6 +48,20 @@ def selection_metric(config: TrainConfig, dataset: SessionDataset) -> str:
     if metric not in metric_names():
         raise ConfigError(f"unknown metric {metric!r}; choose one of {', '.join(metric_names())}")
     return metric
+
+
+def training_mode(config: TrainConfig, model: SessionRecommender, dataset: SessionDataset) -> str:
+    """``prefix`` or ``sequence`` (see :class:`TrainConfig`)."""
+    if config.training not in ("auto", "prefix", "sequence"):
+        raise ConfigError(f"unknown training mode {config.training!r}; choose auto, prefix or sequence")
+    every_prefix = dataset.train.num_samples == int((dataset.train.lengths - 1).clamp(min=0).sum())
+    if config.training == "sequence" and not (model.sequence_training and every_prefix):
+        raise ConfigError(f"training=sequence needs a causal model with sequence_loss ({model.name} "
+                          f"{'has one' if model.sequence_training else 'has none'}) and every prefix of the "
+                          f"training sessions as samples ({'yes' if every_prefix else 'no'})")
+    if config.training == "auto":
+        return "sequence" if model.sequence_training and every_prefix else "prefix"
+    return config.training
 
 
 def peak_rss_mb() -> float:
@@ -76,6 +91,7 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.metric = selection_metric(config, dataset)
+        self.training_mode = training_mode(config, model, dataset)
         self.model.to(self.device)
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = _adam(trainable, config) if trainable else None
@@ -136,7 +152,9 @@ class Trainer:
             seconds = time.perf_counter() - epoch_start
             self.train_seconds += train_time
             self.train_samples += samples
-            self.history.append({"epoch": self.epoch, **loss_parts, "valid": valid, "seconds": round(seconds, 3),
+            report = {"test": self.evaluate("test")} if cfg.report_test else {}
+            self.history.append({"epoch": self.epoch, **loss_parts, "valid": valid, **report,
+                                 "seconds": round(seconds, 3),
                                  "train_seconds": round(train_time, 3),
                                  "samples_per_second": round(samples / max(train_time, 1e-9), 1),
                                  "lr": self.optimizer.param_groups[0]["lr"]})
@@ -151,14 +169,26 @@ class Trainer:
     def _train_epoch(self) -> tuple[dict[str, float], int]:
         cfg = self.config
         self.model.train()
-        loader = self.loader("train", shuffle_seed=cfg.seed * 100003 + self.epoch, batch_size=cfg.batch_size)
+        seed = cfg.seed * 100003 + self.epoch
+        if self.training_mode == "sequence":
+            train = self.dataset.train
+            windows = SessionSplit(train.ptr, train.items, every_position_windows(train, self.model.max_len),
+                                   train.timestamps, train.fields)
+            # batch_size counts training pairs in both modes: as many windows as hold about that many targets
+            per_window = train.num_samples / max(windows.num_samples, 1)
+            loader = BatchLoader(self.dataset, windows, "sequence", self.model.max_len,
+                                 max(1, round(cfg.batch_size / per_window)), seed, self.device, every_position=True)
+            loss_of = self.model.sequence_loss
+        else:
+            loader = self.loader("train", shuffle_seed=seed, batch_size=cfg.batch_size)
+            loss_of = self.model.loss
         sums: dict[str, float] = {}
         steps = samples = 0
         start = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not cfg.progress, unit="batch")
         for batch in bar:
             with self.autocast():
-                loss, parts = self.model.loss(batch)
+                loss, parts = loss_of(batch)
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss ({float(loss.detach())}) in epoch {self.epoch + 1}, step {steps + 1}; "
                                     "the last good checkpoint is kept (try a lower lr or grad_clip)")
@@ -168,7 +198,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             steps += 1
-            samples += targets_of(batch).numel()
+            samples += int(targets_of(batch).count_nonzero())
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value
             if steps % 10 == 0 or steps == len(loader):
@@ -189,7 +219,7 @@ class Trainer:
         results = {
             "model": self.model.name, "dataset": self.dataset.name, "protocol": self.dataset.protocol,
             "seed": self.config.seed, "best_epoch": self.best_epoch, "epochs_run": self.epoch,
-            "selection_metric": self.metric, "valid": valid, "test": test,
+            "selection_metric": self.metric, "training_mode": self.training_mode, "valid": valid, "test": test,
             "train_seconds": round(self.train_seconds, 3),
             "train_samples_per_second": round(self.train_samples / self.train_seconds, 1) if self.train_seconds else 0.0,
             "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),

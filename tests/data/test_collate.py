@@ -47,3 +47,16 @@ def test_collator_in_a_data_loader():
     batches = list(loader)
     assert [len(b) for b in batches] == [2, 2, 1]
     assert torch.cat([b.targets for b in batches]).tolist() == split.targets.tolist()
+
+
+def test_every_position_windows_cover_every_pair_once():
+    from graphsbr.data.collate import every_position_windows
+
+    split = SessionSplit.from_sequences([[1, 2, 3, 4, 5, 6, 7], [8, 9], [10]])
+    windows = every_position_windows(split, max_len=3)
+    assert windows.tolist() == [[0, 6], [0, 3], [1, 1]]
+    batch = collate_sequences(split, windows, max_len=3, every_position=True)
+    assert batch.items.tolist() == [[4, 5, 6], [1, 2, 3], [8, 0, 0]]
+    assert batch.targets.tolist() == [[5, 6, 7], [2, 3, 4], [9, 0, 0]]
+    pairs = sorted(t for t in batch.targets[batch.mask].tolist())
+    assert pairs == sorted(split.targets.tolist())

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from ...data.collate import SequenceBatch
 from ...data.dataset import SideField
 from ...errors import ConfigError
 from ...nn.attention import DecoupledAttention
@@ -107,14 +106,14 @@ class DIFSR(SASRec):
         for predictor in self.predictors.values():
             reset_linear(predictor)
 
-    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
-        table = self.item_encoder()  # [N+1, d]
-        h = self.represent(batch, table)  # [B, d]
-        item_loss = cross_entropy(h @ table.T, batch.targets)
+    def objective(self, states: Tensor, table: Tensor, targets: Tensor,
+                  target_side: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """The item cross-entropy plus ``aap_weight`` times the attribute predictors' losses (AAP)."""
+        item_loss = cross_entropy(states @ table.T, targets)
         total, parts = item_loss, {"item": float(item_loss.detach())}
         if self.config.aap_weight:
             for name, predictor in self.predictors.items():
-                loss = self.attribute_loss(predictor(h), batch.target_side[name], name)
+                loss = self.attribute_loss(predictor(states), target_side[name], name)
                 parts[f"aap_{name}"] = float(loss.detach())
                 total = total + self.config.aap_weight * loss
         parts["loss"] = float(total.detach())

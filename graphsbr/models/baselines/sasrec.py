@@ -19,7 +19,7 @@ from ...nn.item_encoder import ItemEncoder
 from ...nn.packing import Packing
 from ...nn.side_embedding import SideEmbedding
 from ...nn.transformer import TransformerEncoder
-from ..base import SessionRecommender, gather_last
+from ..base import SessionRecommender, cross_entropy, gather_last
 
 
 @dataclass
@@ -78,6 +78,7 @@ class SASRec(SessionRecommender):
     Config = SASRecConfig
     batch_kind = "sequence"
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 256, "weight_decay": 0.0}
+    sequence_training: ClassVar[bool] = True
     #: The attention reads the side fields and the positions as separate streams (instead of positions in the input).
     side_attention: ClassVar[bool] = False
 
@@ -142,6 +143,24 @@ class SASRec(SessionRecommender):
     def forward(self, batch: SequenceBatch) -> Tensor:
         table = self.item_encoder()  # [N+1, d]
         return self.represent(batch, table) @ table.T  # [B, N+1]
+
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+        table = self.item_encoder()
+        return self.objective(self.represent(batch, table), table, batch.targets, batch.target_side)
+
+    def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+        """The objective at every real position of every session (SASRec's own training, with a softmax)."""
+        table = self.item_encoder()
+        mask = batch.targets > 0  # [B, L]
+        states = self.encode(batch, table)[mask]  # [M, d]
+        return self.objective(states, table, batch.targets[mask], {k: v[mask] for k, v in batch.target_side.items()})
+
+    def objective(self, states: Tensor, table: Tensor, targets: Tensor,
+                  target_side: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """The loss of ``states [M, d]`` predicting ``targets [M]``: softmax cross-entropy over all items (the hook
+        DIF-SR extends with its attribute predictors)."""
+        loss = cross_entropy(states @ table.T, targets)
+        return loss, {"loss": float(loss.detach())}
 
     def extra_repr(self) -> str:
         c = self.config
