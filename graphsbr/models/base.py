@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields, is_dataclass
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import torch.nn.functional as F
@@ -26,6 +27,9 @@ class SessionRecommender(nn.Module):
     * ``sequence_training`` — True for causal models (the state at click :math:`t` sees only clicks :math:`\le t`)
       that implement :meth:`sequence_loss`: the trainer may then encode each training session once with a loss at
       every position (the same pairs as prefix samples, a fraction of the encoder work);
+    * ``uses_memory`` — True for models that keep a memory of training-session representations (A²D-MTL's
+      inter-session neighbours): the trainer calls :meth:`refresh_memory` with batches of the training sessions
+      before every epoch and before every evaluation, so that a prediction never depends on other test sessions;
 
     and implements :meth:`forward`. It builds whatever it needs from the training split (global graphs,
     popularity, vocabulary sizes) in :meth:`from_dataset`, once; :meth:`forward` sees only the batch.
@@ -40,6 +44,7 @@ class SessionRecommender(nn.Module):
     batch_kind: ClassVar[str] = "sequence"
     train_defaults: ClassVar[dict[str, Any]] = {}
     sequence_training: ClassVar[bool] = False
+    uses_memory: ClassVar[bool] = False
 
     def __init__(self, config, num_items: int):
         super().__init__()
@@ -67,6 +72,11 @@ class SessionRecommender(nn.Module):
     def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
         """The loss of a batch with a target at every position (``batch.targets [B, L]``, 0 = none)."""
         raise NotImplementedError(f"{self.name} has no sequence training mode")
+
+    def refresh_memory(self, batches: Iterable) -> None:
+        """Rebuilds the memory from ``batches`` of the training split, one sample per session: its longest prefix
+        (all clicks but the last), with ``batch.sessions`` its index in the training split. Called in eval mode,
+        without gradients."""
 
     def extra_repr(self) -> str:
         return f"num_items={self.num_items}"

@@ -7,6 +7,7 @@ from ..data.dataset import SessionDataset, SessionSplit
 from ..errors import DataError
 from ..models.base import SessionRecommender
 from .loader import BatchLoader
+from .trainer import refresh_memory
 
 
 @torch.no_grad()
@@ -26,6 +27,7 @@ def recommend(model: SessionRecommender, dataset: SessionDataset, items: list[in
         raise DataError(f"unknown item id(s) {', '.join(map(str, unknown[:10]))}: ids run 1..{dataset.num_items}")
     if k < 1:
         raise DataError(f"k must be at least 1, got {k}")
+    refresh_memory(model, dataset, device=device)  # a model with a memory of training sessions rebuilds it
     split = SessionSplit.from_sequences([[*items, 0]], samples=torch.tensor([[0, len(items)]]))
     loader = BatchLoader(dataset, split, model.batch_kind, model.max_len, 1, device=device)
     model.eval()

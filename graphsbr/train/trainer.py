@@ -64,6 +64,26 @@ def training_mode(config: TrainConfig, model: SessionRecommender, dataset: Sessi
     return config.training
 
 
+@torch.no_grad()
+def refresh_memory(model: SessionRecommender, dataset: SessionDataset, batch_size: int = 512,
+                   device: torch.device | str = "cpu") -> None:
+    """Lets a model with a memory of training sessions (``uses_memory``) rebuild it with its current weights, from
+    the longest prefix of every training session."""
+    if not model.uses_memory:
+        return
+    model.eval()
+    train = dataset.train
+    longest = SessionSplit(train.ptr, train.items, longest_prefixes(train), train.timestamps, train.fields)
+    model.refresh_memory(BatchLoader(dataset, longest, model.batch_kind, model.max_len, batch_size, None, device))
+
+
+def longest_prefixes(split: SessionSplit) -> torch.Tensor:
+    """``[S', 2]`` one sample per session of length >= 2: all its clicks but the last."""
+    lengths = split.lengths
+    sessions = torch.nonzero(lengths >= 2).squeeze(1)
+    return torch.stack([sessions, lengths[sessions] - 1], 1)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -117,6 +137,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, split_name: str = "valid") -> dict[str, float]:
         """Full-ranking metrics of the current weights on a split."""
+        refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
         self.model.eval()
         metrics = RankingMetrics()
         for batch in self.loader(split_name):
@@ -168,6 +189,7 @@ class Trainer:
 
     def _train_epoch(self) -> tuple[dict[str, float], int]:
         cfg = self.config
+        refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
         self.model.train()
         seed = cfg.seed * 100003 + self.epoch
         if self.training_mode == "sequence":
