@@ -1,26 +1,36 @@
 """Reusable layers: item encoders over global graphs, side-field embeddings, attention variants, transformers,
 SR-GNN's gated graph layer."""
+from .adaptive_entmax import AdaptiveAlpha, AdaptiveEntmaxAttention, EntmaxReadout, masked_entmax
 from .attention import DecoupledAttention, FusedAttention, MultiHeadAttention
 from .dropout import Dropout
 from .fusion import FUSIONS, Fusion
+from .graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
 from .item_encoder import ITEM_ENCODERS, ItemEncoder
 from .packing import Packing
 from .session_gnn import GatedSessionGraphConv
 from .side_embedding import SideEmbedding
 from .transformer import TransformerBlock, TransformerEncoder
+from .weighted_edge_gat_conv import WeightedEdgeGATConv
 
 __all__ = [
     "FUSIONS",
+    "GAT_VERSIONS",
     "ITEM_ENCODERS",
+    "AdaptiveAlpha",
+    "AdaptiveEntmaxAttention",
     "DecoupledAttention",
     "Dropout",
+    "EntmaxReadout",
     "FusedAttention",
     "Fusion",
     "GatedSessionGraphConv",
+    "GraphAttentionEncoder",
     "ItemEncoder",
     "MultiHeadAttention",
     "Packing",
     "SideEmbedding",
     "TransformerBlock",
     "TransformerEncoder",
+    "WeightedEdgeGATConv",
+    "masked_entmax",
 ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import GATConv
 
 from ..data.dataset import SessionDataset
 from ..errors import ConfigError
 from ..graphs import cooccurrence_graph, item_transition_graph
+from .weighted_edge_gat_conv import WeightedEdgeGATConv
 
 #: The encoders: a plain table, a GAT over the item transition graph, a GCN over the co-occurrence graph.
 ITEM_ENCODERS = ("embedding", "gat", "gcn")
@@ -20,7 +20,8 @@ class ItemEncoder(nn.Module):
     r"""The item table :math:`E \in \mathbb{R}^{(N+1) \times d}` (row 0, padding, is zero).
 
     * ``embedding``: :math:`E` is a learned table.
-    * ``gat``: :math:`E = E^0 + \mathrm{GAT}(E^0, G_{item})`, one ``GATConv`` layer over the item transition graph
+    * ``gat``: :math:`E = E^0 + \mathrm{GAT}(E^0, G_{item})`, one ``GATConv`` layer (:class:`WeightedEdgeGATConv`,
+      its faster equivalent on a large static graph) over the item transition graph
       of the training split with its normalised weight as edge feature (A²D-MTL eq. 1, 3–4).
     * ``gcn``: :math:`E = E^0 + D^{-1} A E^0 W`, one propagation over the top-:data:`GCN_TOP_K` co-occurrence graph
       (SRIM eq. 4, 6), a sparse product.
@@ -49,7 +50,7 @@ class ItemEncoder(nn.Module):
         self.embedding = nn.Embedding(num_items + 1, dim, padding_idx=0)
         self._cache: Tensor | None = None
         if kind == "gat":
-            self.conv = GATConv(dim, dim, heads=1, edge_dim=1, add_self_loops=False)
+            self.conv = WeightedEdgeGATConv(dim, dim, heads=1, edge_dim=1, add_self_loops=False)
             self.register_buffer("edge_index", graph.edge_index, persistent=False)
             self.register_buffer("edge_weight", graph.edge_weight.view(-1, 1), persistent=False)
         elif kind == "gcn":

@@ -1,0 +1,303 @@
+from dataclasses import replace
+
+import pytest
+import torch
+from torch_geometric.data import Data
+from torch_geometric.nn import GATConv
+
+import graphsbr
+from graphsbr import ConfigError
+from graphsbr.data.collate import collate_sequences
+from graphsbr.models.a2dmtl import A2DMTL, A2DMTLConfig
+from graphsbr.nn.adaptive_entmax import (
+    ALPHA_MARGIN,
+    AdaptiveAlpha,
+    AdaptiveEntmaxAttention,
+    EntmaxReadout,
+    masked_entmax,
+)
+from graphsbr.nn.graph_encoder import GraphAttentionEncoder
+from graphsbr.nn.weighted_edge_gat_conv import WeightedEdgeGATConv
+from graphsbr.train.trainer import refresh_memory
+
+SMALL = {"dim": 16, "dropout": 0.1}
+ABLATIONS = {
+    "full": {},
+    "w/o CATE": {"use_category": False},
+    "w/o EXP": {"category_graph": False},
+    "w/o SPA": {"sparse_attention": False},
+    "w/o AdaSPA": {"adaptive_alpha": False, "alpha": 1.5},
+    "no neighbours": {"neighbours": 0},
+    "gatv2": {"gat_version": "gatv2"},
+    "readout item": {"readout_values": "item"},
+    "readout attention": {"readout_values": "attention"},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return graphsbr.load_dataset("synthetic", num_items=300, num_sessions=3000)
+
+
+def build(dataset, refresh=True, **overrides):
+    torch.manual_seed(0)
+    model = A2DMTL.from_dataset(dataset, A2DMTLConfig(**{**SMALL, **overrides}))
+    if refresh:
+        refresh_memory(model, dataset)
+    return model
+
+
+def batch_of(dataset, model, split="train", rows=slice(0, 64)):
+    part = dataset.split(split)
+    return collate_sequences(part, part.samples[rows], model.max_len, dataset.side)
+
+
+# --------------------------------------------------------------------------------------------- adaptive entmax
+
+
+def test_entmax_weights_sum_to_one_and_skip_masked_entries():
+    scores = torch.randn(4, 6, 6)
+    mask = (torch.arange(6) < torch.tensor([6, 3, 1, 5])[:, None])[:, None, :]  # [4, 1, 6]
+    for alpha in (None, 1.5, torch.tensor([1.1, 1.5, 1.9, 2.0])):
+        weights = masked_entmax(scores, mask, alpha)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(4, 6))
+        assert (weights.masked_select(~mask.expand_as(weights)) == 0).all()
+        assert (weights >= 0).all()
+
+
+def test_entmax_is_sparse_near_two_and_softmax_near_one():
+    scores = torch.randn(32, 20) * 3
+    mask = torch.ones(32, 20, dtype=torch.bool)
+    near_two = masked_entmax(scores, mask, 1.99)
+    assert (near_two == 0).float().mean() > 0.5
+    assert (masked_entmax(scores, mask, None) > 0).all()  # softmax: dense
+    torch.testing.assert_close(masked_entmax(scores, mask, 1.001), torch.softmax(scores, -1), atol=2e-3, rtol=0)
+    torch.testing.assert_close(masked_entmax(scores, mask, None), torch.softmax(scores, -1))
+
+
+def test_entmax_with_a_tensor_alpha_matches_the_same_alpha_row_by_row():
+    scores = torch.randn(3, 7)
+    alpha = torch.tensor([1.2, 1.5, 1.8])
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    rows = torch.cat([masked_entmax(scores[i:i + 1], mask[i:i + 1], float(alpha[i])) for i in range(3)])
+    torch.testing.assert_close(masked_entmax(scores, mask, alpha), rows)
+
+
+def test_adaptive_alpha_stays_inside_one_two_and_gets_gradients():
+    layer = AdaptiveAlpha(8)
+    g = torch.cat([torch.randn(16, 8), torch.full((1, 8), 1e4), torch.full((1, 8), -1e4)])
+    with torch.no_grad():
+        layer.linear.weight.fill_(1.0)
+    alpha = layer(g)
+    assert alpha.shape == (18,)
+    assert (alpha > 1).all() and (alpha < 2).all()
+    assert alpha.min() >= 1 + ALPHA_MARGIN - 1e-6 and alpha.max() <= 2 - ALPHA_MARGIN + 1e-6
+    attention, readout = AdaptiveEntmaxAttention(8), EntmaxReadout(8)
+    x, mask = torch.randn(16, 5, 8), torch.ones(16, 5, dtype=torch.bool)
+    alpha = layer(torch.randn(16, 8))
+    out, weights = readout(attention(x, mask, alpha), x, mask, alpha)
+    out.pow(2).sum().backward()
+    assert layer.linear.weight.grad.abs().sum() > 0
+    torch.testing.assert_close(weights.sum(-1), torch.ones(16))
+
+
+def test_readout_weights_sum_to_one_and_are_zero_at_padding():
+    readout = EntmaxReadout(4)
+    a, values = torch.randn(3, 5, 4), torch.randn(3, 5, 2)
+    mask = torch.arange(5) < torch.tensor([5, 2, 1])[:, None]
+    out, weights = readout(a, values, mask, torch.tensor([1.3, 1.6, 1.9]))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+    assert (weights[~mask] == 0).all()
+    torch.testing.assert_close(out[2], values[2, 0])  # a single click takes all the weight
+    torch.testing.assert_close(out, torch.einsum("bl,bld->bd", weights, values))
+
+
+def test_graph_attention_encoder_keeps_self_loop_weights_and_zero_padding():
+    graph = Data(edge_index=torch.tensor([[1, 1, 2], [1, 2, 3]]), edge_weight=torch.tensor([0.25, 0.75, 1.0]),
+                 num_nodes=4)
+    encoder = GraphAttentionEncoder(4, 6, graph)
+    loops = encoder.edge_index[0] == encoder.edge_index[1]
+    weight_of = dict(zip(encoder.edge_index[0, loops].tolist(), encoder.edge_weight[loops, 0].tolist()))
+    assert weight_of == {0: 0.0, 1: 0.25, 2: 0.0, 3: 0.0}  # the observed 1 -> 1 kept, the others added at 0
+    out = encoder(torch.randn(4, 6))
+    assert out.shape == (4, 6) and (out[0] == 0).all()
+
+
+@pytest.mark.parametrize("heads,edge_dim,concat", [(1, 1, True), (3, 2, True), (2, 1, False)])
+def test_weighted_edge_gat_conv_matches_pyg_gat_conv(heads, edge_dim, concat):
+    torch.manual_seed(0)
+    options = {"heads": heads, "edge_dim": edge_dim, "concat": concat, "add_self_loops": False}
+    reference, fast = GATConv(8, 4, **options), WeightedEdgeGATConv(8, 4, **options)
+    fast.load_state_dict(reference.state_dict())
+    x = torch.randn(10, 8, requires_grad=True)
+    key = torch.randperm(100)[:40]
+    edge_index, edge_attr = torch.stack([key // 10, key % 10]), torch.rand(40, edge_dim)
+    outputs = [conv(x, edge_index, edge_attr) for conv in (reference, fast)]
+    torch.testing.assert_close(outputs[1], outputs[0])
+    grads = [torch.autograd.grad(out.pow(2).sum(), [x, *conv.parameters()])
+             for out, conv in zip(outputs, (reference, fast))]
+    for expected, got in zip(*grads):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------------ model
+
+
+def test_scores_every_item_and_category(dataset):
+    model = build(dataset).eval()
+    batch = batch_of(dataset, model)
+    scores = model(batch)
+    assert scores.shape == (64, dataset.num_items + 1)
+    assert torch.isfinite(scores).all()
+    assert model.category_scores(batch).shape == (64, dataset.side["category"].vocab_size + 1)
+
+
+def test_alpha_of_the_model_is_per_session_and_inside_one_two(dataset):
+    model = build(dataset).eval()
+    alpha = model.alpha_of(torch.randn(10, SMALL["dim"]) * 100)
+    assert alpha.shape == (10,) and (alpha > 1).all() and (alpha < 2).all()
+
+
+def test_padding_beyond_lengths_does_not_change_the_scores(dataset):
+    model = build(dataset).eval()
+    batch = batch_of(dataset, model, rows=slice(0, 200))
+    width = batch.items.size(1) + 5
+    items = torch.nn.functional.pad(batch.items, (0, 5))
+    padded = torch.arange(width) >= batch.lengths[:, None]
+    items = torch.where(padded, torch.randint(1, dataset.num_items + 1, items.shape), items)
+    side = {name: f.values[:, 0][items] for name, f in dataset.side.items()}
+    torch.testing.assert_close(model(replace(batch, items=items, side=side)), model(batch))
+
+
+def test_memory_holds_the_mean_item_embedding_of_every_training_session(dataset):
+    model = build(dataset).eval()
+    assert model.memory.shape == (dataset.train.num_sessions, SMALL["dim"])
+    assert torch.equal(model.memory_sessions, torch.arange(dataset.train.num_sessions))
+    torch.testing.assert_close(model.memory.norm(dim=1), torch.ones(dataset.train.num_sessions))
+    items = model.tables()[0]
+    for s in (0, 7, dataset.train.num_sessions - 1):
+        prefix = dataset.train.session(s)[:-1][-model.max_len:]
+        torch.testing.assert_close(model.memory[s] * model.memory_norm[s], items[prefix].mean(0))
+
+
+def test_memory_must_be_filled_before_predicting(dataset):
+    model = build(dataset, refresh=False).eval()
+    with pytest.raises(RuntimeError, match="refresh_memory"):
+        model(batch_of(dataset, model))
+    model_without = build(dataset, refresh=False, neighbours=0).eval()
+    assert torch.isfinite(model_without(batch_of(dataset, model_without))).all()
+
+
+def test_a_test_prediction_does_not_depend_on_its_batch_mates(dataset):
+    model = build(dataset).eval()
+    batch = batch_of(dataset, model, "test", slice(0, 40))
+    together = model(batch)
+    for row in (0, 13, 39):
+        alone = collate_sequences(dataset.test, dataset.test.samples[row:row + 1], model.max_len, dataset.side)
+        torch.testing.assert_close(model(alone)[0], together[row], atol=1e-5, rtol=1e-5)
+    shuffled = torch.randperm(40)
+    mates = collate_sequences(dataset.test, dataset.test.samples[:40][shuffled], model.max_len, dataset.side)
+    torch.testing.assert_close(model(mates), together[shuffled], atol=1e-5, rtol=1e-5)
+
+
+def test_a_training_sample_never_retrieves_its_own_session(dataset):
+    model = build(dataset, neighbours=5)
+    batch = batch_of(dataset, model, rows=slice(0, 500))
+    model.eval()
+    index, _ = model.retrieve(batch)
+    own = (index == batch.sessions[:, None]).any(1)
+    assert own.float().mean() > 0.3  # without the mask, a prefix often finds its own session
+    model.train()
+    index, gamma = model.retrieve(batch)
+    assert index.shape == (500, 5)
+    assert not (index == batch.sessions[:, None]).any()
+    torch.testing.assert_close(gamma.sum(1), torch.ones(500))
+
+
+@pytest.mark.parametrize("variant", ABLATIONS)
+def test_every_variant_runs_forward_and_loss(variant, dataset):
+    model = build(dataset, **ABLATIONS[variant])
+    batch = batch_of(dataset, model)
+    loss, parts = model.train().loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    expected = {"item", "loss"} | ({"category"} if variant not in ("w/o CATE", "w/o EXP") else set())
+    assert set(parts) == expected
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert torch.isfinite(model.eval()(batch)).all()
+
+
+def test_variants_switch_the_modules_they_name(dataset):
+    assert not hasattr(build(dataset, refresh=False, use_category=False), "category_embedding")
+    folded = build(dataset, refresh=False, category_graph=False)
+    assert hasattr(folded, "category_embedding") and not hasattr(folded, "category_gat")
+    assert build(dataset, refresh=False, adaptive_alpha=False).alpha is None
+    assert build(dataset, refresh=False, sparse_attention=False).alpha_of(torch.zeros(2, 16)) is None
+
+
+def test_category_loss_is_weighted_by_lambda(dataset):
+    batch = batch_of(dataset, build(dataset, refresh=False))
+    losses = []
+    for weight in (0.0, 1.0):
+        model = build(dataset, category_weight=weight).eval()
+        with torch.no_grad():
+            losses.append(model.loss(batch))
+    (zero, parts0), (one, parts1) = losses
+    assert abs(float(zero) - parts0["item"]) < 1e-5
+    assert abs(float(one) - (parts1["item"] + parts1["category"])) < 1e-4
+
+
+def test_adam_steps_lower_the_training_loss(dataset):
+    model = build(dataset, dropout=0.0)
+    batches = [batch_of(dataset, model, rows=slice(i, i + 100)) for i in range(0, 2000, 100)]
+
+    def mean_loss():
+        model.eval()
+        with torch.no_grad():
+            return sum(float(model.loss(b)[0]) for b in batches) / len(batches)
+
+    before = mean_loss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(200):
+        loss, _ = model.loss(batches[step % len(batches)])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    refresh_memory(model, dataset)
+    assert mean_loss() < before - 0.5
+
+
+def test_without_categories_needs_the_w_o_cate_switch(dataset):
+    plain = replace(dataset, side={})
+    with pytest.raises(ConfigError, match="no side fields.*use_category=false"):
+        A2DMTL.from_dataset(plain, A2DMTLConfig(**SMALL))
+    with pytest.raises(ConfigError, match="brand"):
+        A2DMTL.from_dataset(replace(dataset, side={"brand": dataset.side["brand"]}), A2DMTLConfig(**SMALL))
+    model = build(plain, use_category=False)
+    batch = batch_of(plain, model)
+    assert batch.side == {}
+    loss, parts = model.train().loss(batch)
+    loss.backward()
+    assert set(parts) == {"item", "loss"}
+    assert model.eval()(batch).shape == (64, dataset.num_items + 1)
+
+
+def test_any_single_valued_field_can_play_the_category(dataset):
+    model = build(dataset, category_field="brand").eval()
+    assert model.category_scores(batch_of(dataset, model)).shape[1] == dataset.side["brand"].vocab_size + 1
+
+
+def test_invalid_settings_are_config_errors(dataset):
+    for bad in ({"gat_version": "gcn"}, {"alpha": 1.0}, {"neighbours": -1}, {"max_len": None},
+                {"readout_values": "category"}):
+        with pytest.raises(ConfigError):
+            A2DMTL.from_dataset(dataset, A2DMTLConfig(**{**SMALL, **bad}))
