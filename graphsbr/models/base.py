@@ -1,8 +1,8 @@
 """The model contract every recommender implements (DESIGN §4)."""
 from __future__ import annotations
 
-from dataclasses import asdict, fields, is_dataclass
 from collections.abc import Iterable
+from dataclasses import asdict, fields, is_dataclass
 from typing import Any, ClassVar
 
 import torch.nn.functional as F
