@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ..data.collate import SequenceBatch
 from ..data.dataset import SessionDataset
 from ..errors import ConfigError
+from ..nn.item_encoder import ItemEncoder
 
 
 class SessionRecommender(nn.Module):
@@ -53,8 +54,13 @@ class SessionRecommender(nn.Module):
 
     @classmethod
     def from_dataset(cls, dataset: SessionDataset, config=None) -> SessionRecommender:
-        """Builds the model for ``dataset`` (override to build global graphs or statistics from its train split)."""
-        return cls(config if config is not None else cls.Config(), dataset.num_items)
+        """Builds the model for ``dataset``: ``cls(config, num_items)``, plus the global graph its item encoder needs
+        when the config has an ``item_encoder`` field (override to build more from the training split)."""
+        config = config if config is not None else cls.Config()
+        kind = getattr(config, "item_encoder", None)
+        if kind is None:
+            return cls(config, dataset.num_items)
+        return cls(config, dataset.num_items, ItemEncoder.graph_for(kind, dataset))
 
     @property
     def max_len(self) -> int | None:

@@ -10,7 +10,6 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from ...data.collate import SequenceBatch
-from ...data.dataset import SessionDataset
 from ...nn.attention import MultiHeadAttention
 from ...nn.dropout import Dropout
 from ...nn.init import INIT_STD, reset_linear
@@ -100,11 +99,6 @@ class CORE(SessionRecommender):
                                           causal=config.causal, layer_norm_eps=config.layer_norm_eps)
         self.weight = nn.Linear(d, 1)
         self.reset_parameters()
-
-    @classmethod
-    def from_dataset(cls, dataset: SessionDataset, config: COREConfig | None = None) -> CORE:
-        config = config if config is not None else cls.Config()
-        return cls(config, dataset.num_items, ItemEncoder.graph_for(config.item_encoder, dataset))
 
     def reset_parameters(self) -> None:
         self.item_encoder.reset_parameters()

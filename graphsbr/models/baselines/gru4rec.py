@@ -8,7 +8,6 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from ...data.collate import SequenceBatch
-from ...data.dataset import SessionDataset
 from ...nn.item_encoder import ItemEncoder
 from ..base import SessionRecommender, gather_last
 
@@ -62,11 +61,6 @@ class GRU4Rec(SessionRecommender):
         self.gru = nn.GRU(config.dim, config.hidden, num_layers=config.num_layers, batch_first=True)
         self.projection = nn.Linear(config.hidden, config.dim)
         self.reset_parameters()
-
-    @classmethod
-    def from_dataset(cls, dataset: SessionDataset, config: GRU4RecConfig | None = None) -> GRU4Rec:
-        config = config if config is not None else cls.Config()
-        return cls(config, dataset.num_items, ItemEncoder.graph_for(config.item_encoder, dataset))
 
     def reset_parameters(self) -> None:
         self.item_encoder.reset_parameters()

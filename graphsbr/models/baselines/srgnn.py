@@ -10,7 +10,6 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
-from ...data.dataset import SessionDataset
 from ...errors import ConfigError
 from ...nn.item_encoder import ItemEncoder
 from ...nn.session_gnn import GatedSessionGraphConv
@@ -84,11 +83,6 @@ class SRGNN(SessionRecommender):
         if config.session_embedding == "hybrid":
             self.w3 = nn.Linear(2 * d, d)
         self.reset_parameters()
-
-    @classmethod
-    def from_dataset(cls, dataset: SessionDataset, config: SRGNNConfig | None = None) -> SRGNN:
-        config = config if config is not None else cls.Config()
-        return cls(config, dataset.num_items, ItemEncoder.graph_for(config.item_encoder, dataset))
 
     def reset_parameters(self) -> None:
         self.item_encoder.reset_parameters()
