@@ -33,6 +33,10 @@ class TrainConfig:
         device: ``cpu`` or ``cuda`` (``cuda:1`` …).
         amp: bfloat16 autocast on CUDA.
         budget_minutes: stop cleanly after the epoch during which this budget ran out (0: none).
+        epoch_steps: training steps per epoch (0: one pass over the training samples). A smaller value makes an
+            epoch a slice of the shuffled pass: validation, checkpoints, ``lr_step``, ``patience`` and the budget
+            then work every ``epoch_steps`` steps, and the next epoch goes on where the last one stopped (a new
+            pass, shuffled anew, starts when one ends). For learning curves of slow models on large sets.
         grad_clip: clip the gradient norm to this (0: never).
         threads: torch CPU threads (0: torch's default).
         progress: show tqdm progress bars.
@@ -56,6 +60,7 @@ class TrainConfig:
     device: str = "cpu"
     amp: bool = False
     budget_minutes: float = 0.0
+    epoch_steps: int = 0
     grad_clip: float = 0.0
     threads: int = 0
     progress: bool = True

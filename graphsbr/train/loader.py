@@ -41,9 +41,14 @@ class BatchLoader:
         return torch.randperm(self.split.num_samples, generator=generator)
 
     def __iter__(self):
+        return self.batches()
+
+    def batches(self, first: int = 0, count: int | None = None):
+        """Batches ``first, first + 1, …`` of the (shuffled) order, ``count`` of them (``None``: to the end)."""
         order = self.order()
         pin = self.device.type == "cuda"
-        for start in range(0, order.numel(), self.batch_size):
+        stop = len(self) if count is None else min(len(self), first + count)
+        for start in range(first * self.batch_size, stop * self.batch_size, self.batch_size):
             batch = self.collate(self.split.samples[order[start:start + self.batch_size]])
             if pin:
                 batch = batch.pin_memory()

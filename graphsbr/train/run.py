@@ -4,14 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..data import SessionDataset, load_dataset
 from ..errors import ConfigError
 from ..models import MODELS, SessionRecommender
 from ..models.base import config_dict
 from .config import data_options, model_config, read_yaml, split_settings, train_config
-from .trainer import BEST, Trainer
+from .trainer import BEST, Trainer, load_weights, read_checkpoint
 
 
 def get_model_class(name: str) -> type[SessionRecommender]:
@@ -67,6 +65,5 @@ def load_run(run_dir, device: str | None = None) -> tuple[SessionRecommender, Se
     best = run_dir / BEST
     if not best.is_file():
         raise ConfigError(f"{run_dir}: no {BEST} yet (the run has not finished an epoch)")
-    state = torch.load(best, map_location=trainer.device, weights_only=True)
-    trainer.model.load_state_dict(state["model"])
+    load_weights(trainer.model, read_checkpoint(best, trainer.device), best)
     return trainer.model, trainer.dataset, trainer

@@ -3,19 +3,22 @@
 A run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``best.pt`` (the selected epoch's
 weights), ``last.pt`` (everything needed to resume) and ``results.json``. Checkpoints are written atomically and
 read with ``torch.load(weights_only=True)``. A resumed run reaches the same result as an uninterrupted one: each
-epoch's shuffling is seeded by ``(seed, epoch)`` and the RNG state for dropout is saved with the checkpoint.
+pass over the training samples is shuffled with ``(seed, pass)``, the steps taken are saved, and the RNG state for dropout is saved with the checkpoint.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import os
+import pickle
 import random
 import resource
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +28,7 @@ from tqdm.auto import tqdm
 from ..data.cache import atomic_save
 from ..data.collate import every_position_windows
 from ..data.dataset import SessionDataset, SessionSplit
-from ..errors import ConfigError, TrainingError
+from ..errors import ConfigError, DataError, TrainingError
 from ..models.base import SessionRecommender, count_parameters, targets_of
 from .config import TrainConfig
 from .loader import BatchLoader
@@ -33,7 +36,14 @@ from .metrics import RankingMetrics, metric_names
 
 log = logging.getLogger(__name__)
 
-BEST, LAST = "best.pt", "last.pt"
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
+
+BEST, LAST, LOCK = "best.pt", "last.pt", ".lock"
+#: The most scores ``[batch, N+1]`` one evaluation batch may hold: evaluation batches shrink for large catalogues.
+SCORE_ELEMENTS = 2**25
 
 
 def seed_everything(seed: int) -> None:
@@ -110,6 +120,8 @@ class Trainer:
             raise ConfigError("device cuda requested but torch sees no CUDA device")
         if config.threads:
             torch.set_num_threads(config.threads)
+        if config.epoch_steps < 0:
+            raise ConfigError(f"epoch_steps must be >= 0 (0: a full pass), got {config.epoch_steps}")
         self.metric = selection_metric(config, dataset)
         self.training_mode = training_mode(config, model, dataset)
         self.model.to(self.device)
@@ -118,7 +130,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.lr_step, config.lr_gamma) \
             if self.optimizer is not None and config.lr_step > 0 else None
         self.history: list[dict] = []
-        self.epoch = 0
+        self.epoch = self.steps = 0
         self.best_epoch, self.best_value, self.stale = 0, -math.inf, 0
         self.train_seconds = 0.0
         self.train_samples = 0
@@ -140,15 +152,30 @@ class Trainer:
         refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
         self.model.eval()
         metrics = RankingMetrics()
-        for batch in self.loader(split_name):
+        for batch in self.loader(split_name, batch_size=self.eval_batch_size()):
             with self.autocast():
                 scores = self.model(batch)
             metrics.update(scores.float(), targets_of(batch))
         return metrics.compute()
 
+    def eval_batch_size(self) -> int:
+        """``eval_batch_size``, cut so that a batch's ``[B, N+1]`` scores hold at most :data:`SCORE_ELEMENTS`
+        (128 MB of float32: 83 sessions a batch for 400k items)."""
+        return max(1, min(self.config.eval_batch_size, SCORE_ELEMENTS // (self.dataset.num_items + 1)))
+
     # ------------------------------------------------------------------------------------------------ train
     def fit(self, resume: bool = False) -> dict:
-        """Trains to early stopping (or ``epochs``, or the budget), then evaluates the selected epoch on test."""
+        """Trains to early stopping (or ``epochs``, or the budget), then evaluates the selected epoch on test.
+
+        Raises:
+            TrainingError: another process is training into the same ``out`` folder, or the loss is not finite.
+            DataError: ``resume`` finds a truncated or foreign ``last.pt``.
+        """
+        self._check_out(resume)
+        with exclusive(self.out):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> dict:
         cfg = self.config
         self._prepare_out(resume)
         if resume:
@@ -188,26 +215,20 @@ class Trainer:
         return self._finish()
 
     def _train_epoch(self) -> tuple[dict[str, float], int]:
+        """One epoch: a pass over the training samples, or the next ``epoch_steps`` batches of the current pass."""
         cfg = self.config
         refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
         self.model.train()
-        seed = cfg.seed * 100003 + self.epoch
-        if self.training_mode == "sequence":
-            train = self.dataset.train
-            windows = SessionSplit(train.ptr, train.items, every_position_windows(train, self.model.max_len),
-                                   train.timestamps, train.fields)
-            # batch_size counts training pairs in both modes: as many windows as hold about that many targets
-            per_window = train.num_samples / max(windows.num_samples, 1)
-            loader = BatchLoader(self.dataset, windows, "sequence", self.model.max_len,
-                                 max(1, round(cfg.batch_size / per_window)), seed, self.device, every_position=True)
-            loss_of = self.model.sequence_loss
-        else:
-            loader = self.loader("train", shuffle_seed=seed, batch_size=cfg.batch_size)
-            loss_of = self.model.loss
+        loader, loss_of = self._train_loader()
+        passes, first = divmod(self.steps, len(loader))
+        # each pass is shuffled with (seed, pass number), so an epoch's batches never depend on what ran before
+        loader.shuffle_seed = cfg.seed * 100003 + passes
+        count = min(cfg.epoch_steps or len(loader), len(loader) - first)
         sums: dict[str, float] = {}
         steps = samples = 0
         start = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not cfg.progress, unit="batch")
+        bar = tqdm(loader.batches(first, count), total=count, desc=f"epoch {self.epoch + 1}", leave=False,
+                   disable=not cfg.progress, unit="batch")
         for batch in bar:
             with self.autocast():
                 loss, parts = loss_of(batch)
@@ -223,17 +244,35 @@ class Trainer:
             samples += int(targets_of(batch).count_nonzero())
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value
-            if steps % 10 == 0 or steps == len(loader):
+            if steps % 10 == 0 or steps == count:
                 bar.set_postfix(loss=f"{sums.get('loss', 0.0) / steps:.4f}",
                                 samples_s=f"{samples / (time.perf_counter() - start):.0f}")
+        self.steps += steps
         return {k: v / max(steps, 1) for k, v in sums.items()}, samples
+
+    def _train_loader(self) -> tuple[BatchLoader, Any]:
+        """The training batches (unshuffled) and the loss they feed."""
+        cfg = self.config
+        if self.training_mode == "sequence":
+            train = self.dataset.train
+            windows = SessionSplit(train.ptr, train.items, every_position_windows(train, self.model.max_len),
+                                   train.timestamps, train.fields)
+            # batch_size counts training pairs in both modes: as many windows as hold about that many targets
+            per_window = train.num_samples / max(windows.num_samples, 1)
+            loader = BatchLoader(self.dataset, windows, "sequence", self.model.max_len,
+                                 max(1, round(cfg.batch_size / per_window)), None, self.device, every_position=True)
+            loss_of = self.model.sequence_loss
+        else:
+            loader = self.loader("train", batch_size=cfg.batch_size)
+            loss_of = self.model.loss
+        return loader, loss_of
 
     def _finish(self) -> dict:
         if self.optimizer is None:  # nothing to learn (Pop): the weights as they are
             self._save_best()
         best = self.out / BEST if self.out else None
         if best is not None and best.is_file():
-            self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True)["model"])
+            load_weights(self.model, read_checkpoint(best, self.device), best)
         valid = self.evaluate("valid")
         eval_start = time.perf_counter()
         test = self.evaluate("test")
@@ -255,7 +294,7 @@ class Trainer:
     def _run_config(self) -> dict:
         return {**self.run, "train": asdict(self.config)}
 
-    def _prepare_out(self, resume: bool) -> None:
+    def _check_out(self, resume: bool) -> None:
         if self.out is None:
             if resume:
                 raise ConfigError("--resume needs a run folder (--out)")
@@ -264,6 +303,11 @@ class Trainer:
             raise ConfigError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if resume and not (self.out / LAST).exists():
             raise ConfigError(f"{self.out} holds no run to resume ({LAST} not found)")
+
+    def _prepare_out(self, resume: bool) -> None:
+        self._check_out(resume)  # again, now that the folder is ours
+        if self.out is None:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         _write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
 
@@ -277,7 +321,7 @@ class Trainer:
         state = {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "epoch": self.epoch, "best_epoch": self.best_epoch, "best_value": self.best_value, "stale": self.stale,
+            "epoch": self.epoch, "steps": self.steps, "best_epoch": self.best_epoch, "best_value": self.best_value, "stale": self.stale,
             "history": self.history, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -286,19 +330,81 @@ class Trainer:
         _write_text(self.out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
 
     def _load_last(self) -> None:
-        state = torch.load(self.out / LAST, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
+        path = self.out / LAST
+        state = read_checkpoint(path, self.device, LAST_KEYS)
+        load_weights(self.model, state, path)
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best_epoch, self.stale = state["epoch"], state["best_epoch"], state["stale"]
+        self.steps = state.get("steps", self.epoch * len(self._train_loader()[0]))  # before epoch_steps existed
         self.best_value, self.history = state["best_value"], state["history"]
         self.train_seconds, self.train_samples = state["train_seconds"], state["train_samples"]
         torch.set_rng_state(state["torch_rng"].cpu())
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         log.info("resumed %s after epoch %d", self.out, self.epoch)
+
+
+#: What ``last.pt`` holds besides the weights.
+LAST_KEYS = ("model", "optimizer", "scheduler", "epoch", "best_epoch", "best_value", "stale", "history",
+             "train_seconds", "train_samples", "torch_rng", "cuda_rng")
+
+
+def read_checkpoint(path: Path, device: torch.device | str = "cpu", keys: tuple[str, ...] = ("model",)) -> dict:
+    """A checkpoint written by the trainer, read with ``weights_only=True`` (no code runs while reading).
+
+    Raises:
+        DataError: the file is truncated, not a torch file, or lacks ``keys`` (not a graphsbr checkpoint).
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise DataError("checkpoint not found", path) from None
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"not a readable checkpoint (truncated, or not written by graphsbr): {reason}", path) from None
+    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise DataError(f"not a graphsbr checkpoint: no {', '.join(missing)}", path)
+    return state
+
+
+def load_weights(model: torch.nn.Module, state: dict, path: Path) -> None:
+    """Loads ``state["model"]`` into ``model``; a checkpoint of another model or dataset is a :class:`DataError`."""
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        detail = str(error).strip().splitlines()
+        raise DataError(f"holds weights for another model, dataset or setting ({detail[-1].strip() if detail else error})",
+                        path) from None
+
+
+@contextmanager
+def exclusive(out: Path | None):
+    """Holds an exclusive lock on ``out/.lock`` while a run writes to ``out``: a second run into the same folder is
+    refused instead of interleaving checkpoints. The OS drops the lock when the process ends, however it ends
+    (a killed run leaves no stale lock)."""
+    if out is None or fcntl is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            raise TrainingError(f"{out} is in use by another run{f' (pid {holder})' if holder else ''}; "
+                                "wait for it to finish or choose another --out") from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _adam(parameters: list, config: TrainConfig) -> torch.optim.Adam:

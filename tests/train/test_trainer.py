@@ -1,13 +1,15 @@
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from graphsbr import ConfigError, TrainingError, load_dataset
+from graphsbr import ConfigError, DataError, TrainingError, load_dataset
 from graphsbr.models.base import SessionRecommender, gather_last
 from graphsbr.train import TrainConfig, Trainer
+from graphsbr.train.trainer import LAST_KEYS, SCORE_ELEMENTS, exclusive
 
 
 @dataclass
@@ -113,3 +115,64 @@ def test_non_finite_loss_stops_with_a_clear_error(data, tmp_path):
     with pytest.raises(TrainingError, match="non-finite loss"):
         bad.fit(resume=True)
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_epoch_steps_slice_a_pass_into_epochs(data):
+    whole = trainer(data, epochs=1)
+    whole.fit()
+    steps = len(whole._train_loader()[0])
+    halves = trainer(data, epochs=2, epoch_steps=(steps + 1) // 2)
+    results = halves.fit()
+    assert results["epochs_run"] == 2 and halves.steps == steps == whole.steps
+    # no dropout draws in evaluation and no lr decay: two half epochs train exactly as one full one
+    assert torch.equal(halves.model.embedding.weight, whole.model.embedding.weight)
+
+
+def test_resume_in_the_middle_of_a_pass(data, tmp_path):
+    full = trainer(data, tmp_path / "full", epochs=5, epoch_steps=7).fit()
+    trainer(data, tmp_path / "cut", epochs=2, epoch_steps=7).fit()
+    (tmp_path / "cut" / "results.json").unlink()
+    again = trainer(data, tmp_path / "cut", epochs=5, epoch_steps=7).fit(resume=True)
+    assert again["test"] == full["test"] and again["best_epoch"] == full["best_epoch"]
+
+
+def test_negative_epoch_steps_is_refused(data):
+    with pytest.raises(ConfigError, match="epoch_steps"):
+        trainer(data, epoch_steps=-1)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(data, tmp_path):
+    out = tmp_path / "run"
+    with exclusive(out):  # as a running trainer holds it
+        with pytest.raises(TrainingError, match="in use by another run"):
+            trainer(data, out, epochs=1).fit()
+    assert not (out / "last.pt").exists()
+    trainer(data, out, epochs=1).fit()  # free again once the holder is done (or killed: the OS drops the lock)
+
+
+def test_a_truncated_checkpoint_is_reported_by_name(data, tmp_path):
+    trainer(data, tmp_path / "run", epochs=1).fit()
+    last = tmp_path / "run" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"last\.pt: not a readable checkpoint"):
+        trainer(data, tmp_path / "run", epochs=2).fit(resume=True)
+
+
+def test_a_foreign_checkpoint_is_reported_by_name(data, tmp_path):
+    trainer(data, tmp_path / "run", epochs=1).fit()
+    last = tmp_path / "run" / "last.pt"
+    torch.save({"weights": torch.zeros(3)}, last)
+    with pytest.raises(DataError, match=r"last\.pt: not a graphsbr checkpoint"):
+        trainer(data, tmp_path / "run", epochs=2).fit(resume=True)
+    state = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    state["model"]["embedding.weight"] = torch.zeros(7, 16)  # another catalogue
+    torch.save({**state, **{k: None for k in LAST_KEYS if k != "model"}}, last)
+    with pytest.raises(DataError, match="another model, dataset or setting"):
+        trainer(data, tmp_path / "run", epochs=2).fit(resume=True)
+
+
+def test_evaluation_batches_shrink_for_a_large_catalogue(data):
+    run = trainer(data, eval_batch_size=512)
+    assert run.eval_batch_size() == 512
+    run.dataset = SimpleNamespace(num_items=400_000)
+    assert run.eval_batch_size() == SCORE_ELEMENTS // 400_001 < 512
