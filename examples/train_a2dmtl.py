@@ -10,12 +10,14 @@ same); the paper's settings are the defaults: d = 256, batch 100, Adam lr 1e-3 d
 L2 1e-5, lambda = 0.25.
 """
 import argparse
+import logging
 
 from graphsbr.train.config import parse_assignments
 from graphsbr.train.run import build_trainer
 
-#: Defaults for the built-in synthetic set, sized to finish in about 2 minutes on 2 CPU cores.
-SYNTHETIC = {"epochs": 3, "budget_minutes": 0.5}
+#: Defaults for the built-in synthetic set, sized to finish in under 2 minutes on 2 CPU cores (d = 64 instead of the
+#: paper's 256, which takes 80 s an epoch there). Fixed epochs, no time budget: the same numbers on every machine.
+SYNTHETIC = {"epochs": 3, "dim": 64}
 METRICS = ("hr@5", "hr@10", "hr@20", "mrr@5", "mrr@10", "mrr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
 
@@ -28,8 +30,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"most epochs (default: {SYNTHETIC['epochs']} on synthetic, else the model's 30)")
     parser.add_argument("--budget-minutes", type=float, default=None,
-                        help=f"stop after the epoch in which this budget runs out "
-                             f"(default: {SYNTHETIC['budget_minutes']} on synthetic, else none)")
+                        help="stop after the epoch in which this budget runs out (default: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", default=None, help="run folder (checkpoints, metrics.jsonl, results.json)")
@@ -60,6 +61,7 @@ def print_table(results: dict) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     trainer = build_trainer("a2dmtl", args.dataset, args.root, settings_of(args), args.out)
     print(trainer.dataset)
     print(trainer.model)

@@ -64,7 +64,7 @@ class A2DMTLConfig:
     gat_layers: int = 1
     gat_version: str = "gat"
     alpha: float = 1.5
-    readout_values: str = "sequence"
+    readout_values: str = "attention"
     use_category: bool = True
     category_graph: bool = True
     sparse_attention: bool = True
@@ -138,12 +138,13 @@ class A2DMTL(SessionRecommender):
       target slot, and :math:`a_t` already holds the session features of eq. 10). :math:`d' = d` (eq. 12
       multiplies :math:`S_\mathrm{trans}` by :math:`S_\mathrm{seq}^\top`).
     * **eq. 15's** :math:`v`, "a matrix containing external features (e.g. item or category embeddings)": by
-      default (``readout_values="sequence"``) the enhanced sequence :math:`S_\mathrm{seq}` of eq. 10, which
-      contains the item embeddings and the category feature, and is exactly MSGAT's value matrix (``v =
-      sess_global``). ``"item"`` sums the item embeddings :math:`H_\mathrm{item}` themselves (the text's example
-      read literally), ``"attention"`` the attention output :math:`a`. It matters: on the small synthetic set
-      (``num_items=300, num_sessions=3000``, :math:`d = 32`, 4 epochs) test hr@20 is 0.55 / 0.50 / 0.65 for
-      sequence / item / attention (GRU4Rec 0.64, SASRec 0.61).
+      default (``readout_values="attention"``) the attention output :math:`a` of eq. 13, which holds the item
+      embeddings, the session features and the category feature of eq. 10 after the sparse self-attention.
+      ``"sequence"`` sums the enhanced sequence :math:`S_\mathrm{seq}` of eq. 10 itself (MSGAT's ``v =
+      sess_global``), ``"item"`` the item embeddings :math:`H_\mathrm{item}` (the text's example read literally).
+      Chosen on validation: on the built-in synthetic set (:math:`d = 64`, 3 epochs, seed 0) valid hr@20 / mrr@20
+      is 0.4106 / 0.1374 with ``"attention"`` and 0.3804 / 0.1291 with ``"sequence"``; on a smaller one
+      (``num_items=300, num_sessions=3000``, :math:`d = 32`, 4 epochs) ``"item"`` was lowest of the three.
     * **The similarity of eq. 16–17** is the cosine between mean item embeddings (rows of :math:`H`) of the prefix and
       of each reference session; the weights of eq. 19 are a softmax of those cosines (temperature 1). Gradients
       flow through the prefix's side of the cosines, not through the memory. :math:`R` is not given: MSGAT's 3.
