@@ -309,6 +309,8 @@ class Trainer:
         if self.out is None:
             return
         self.out.mkdir(parents=True, exist_ok=True)
+        for partial in self.out.glob(".*.tmp"):  # a write cut short by a kill (the checkpoint itself is intact)
+            partial.unlink()
         _write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
 
     def _save_best(self) -> None:

@@ -9,6 +9,7 @@ from torch import nn
 from graphsbr import ConfigError, DataError, TrainingError, load_dataset
 from graphsbr.models.base import SessionRecommender, gather_last
 from graphsbr.train import TrainConfig, Trainer
+from graphsbr.train.recommend import recommend
 from graphsbr.train.trainer import LAST_KEYS, SCORE_ELEMENTS, exclusive
 
 
@@ -65,8 +66,12 @@ def test_fit_writes_a_complete_run_and_learns(data, tmp_path):
     assert saved["test"]["hr@20"] > 0.1
 
 
-def test_same_seed_same_metrics(data):
-    assert trainer(data).fit()["test"] == trainer(data).fit()["test"]
+def test_same_seed_same_results_json_metrics(data, tmp_path):
+    trainer(data, tmp_path / "a").fit()
+    trainer(data, tmp_path / "b").fit()
+    a, b = (json.loads((tmp_path / run / "results.json").read_text()) for run in "ab")
+    assert (a["valid"], a["test"], a["best_epoch"]) == (b["valid"], b["test"], b["best_epoch"])
+    assert trainer(data, seed=1).fit()["test"] != a["test"]  # the seed matters, so the check can fail
 
 
 def test_resume_continues_to_the_same_result(data, tmp_path):
@@ -176,3 +181,36 @@ def test_evaluation_batches_shrink_for_a_large_catalogue(data):
     assert run.eval_batch_size() == 512
     run.dataset = SimpleNamespace(num_items=400_000)
     assert run.eval_batch_size() == SCORE_ELEMENTS // 400_001 < 512
+
+
+def test_a_checkpoint_write_cut_short_keeps_the_last_good_one(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    trainer(data, out, epochs=1).fit()
+    good = torch.load(out / "last.pt", weights_only=True)
+
+    def killed_mid_write(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt  # as a kill would stop the process here
+
+    monkeypatch.setattr(torch, "save", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(data, out, epochs=2).fit(resume=True)
+    monkeypatch.undo()
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == good["epoch"] == 1
+    (out / ".last.pt.left-by-a-kill.tmp").write_bytes(b"partial")
+    resumed = trainer(data, out, epochs=2).fit(resume=True)
+    assert resumed["epochs_run"] == 2 and not list(out.glob(".*.tmp"))
+
+
+def test_recommend_guards_its_input_and_cuts_long_sessions(data):
+    model = trainer(data).model
+    with pytest.raises(DataError, match="empty"):
+        recommend(model, data, [])
+    with pytest.raises(DataError, match=r"unknown item id\(s\) 0, 201"):
+        recommend(model, data, [3, 0, 201])
+    with pytest.raises(DataError, match="k must be"):
+        recommend(model, data, [3], k=0)
+    long = [1 + i % 200 for i in range(10_000)]
+    items, scores = recommend(model, data, long, k=5)
+    assert (items, scores) == recommend(model, data, long[-model.max_len:], k=5)  # cut to max_len as in training
+    assert len(items) == 5 and 0 not in items and scores == sorted(scores, reverse=True)

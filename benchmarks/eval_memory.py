@@ -1,0 +1,58 @@
+"""Peak memory and seconds of full-ranking evaluation over a large synthetic catalogue.
+
+    python benchmarks/eval_memory.py --num-items 400000 --model gru4rec
+
+Builds the synthetic dataset with ``--num-items`` items, an untrained model of ``--model`` (evaluation cost does
+not depend on the weights), and evaluates the test split once with the trainer's evaluator, whose batches are sized
+so that their scores hold at most ``SCORE_ELEMENTS`` floats. Prints the dataset, the evaluation batch size, the
+seconds, and the process's peak resident memory before and after (Linux ``VmHWM``, reset before evaluating).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from graphsbr import load_dataset
+from graphsbr.models import MODELS
+from graphsbr.train import TrainConfig, Trainer
+from graphsbr.train.config import model_config
+
+
+def status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-items", type=int, default=400_000)
+    parser.add_argument("--num-sessions", type=int, default=100_000)
+    parser.add_argument("--model", default="gru4rec")
+    parser.add_argument("--dim", type=int, default=64)
+    args = parser.parse_args(argv)
+    dataset = load_dataset("synthetic", num_items=args.num_items, num_sessions=args.num_sessions, cache=False)
+    cls = MODELS[args.model]
+    torch.manual_seed(0)
+    model = cls.from_dataset(dataset, model_config(cls, {"dim": args.dim}))
+    trainer = Trainer(model, dataset, TrainConfig(progress=False))
+    before = status_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current resident set
+    start = time.perf_counter()
+    metrics = trainer.evaluate("test")
+    seconds = time.perf_counter() - start
+    print(json.dumps({"num_items": dataset.num_items, "test_samples": dataset.test.num_samples,
+                      "model": args.model, "dim": args.dim, "eval_batch_size": trainer.eval_batch_size(),
+                      "seconds": round(seconds, 1), "rss_before_mb": round(before),
+                      "peak_rss_during_mb": round(status_mb("VmHWM")),
+                      "scores_one_batch_mb": round(trainer.eval_batch_size() * (dataset.num_items + 1) * 4 / 2**20),
+                      "hr@20": round(metrics["hr@20"], 5)}))
+
+
+if __name__ == "__main__":
+    main()
