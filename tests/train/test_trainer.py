@@ -148,9 +148,8 @@ def test_negative_epoch_steps_is_refused(data):
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(data, tmp_path):
     out = tmp_path / "run"
-    with exclusive(out):  # as a running trainer holds it
-        with pytest.raises(TrainingError, match="in use by another run"):
-            trainer(data, out, epochs=1).fit()
+    with exclusive(out), pytest.raises(TrainingError, match="in use by another run"):  # as a running trainer holds it
+        trainer(data, out, epochs=1).fit()
     assert not (out / "last.pt").exists()
     trainer(data, out, epochs=1).fit()  # free again once the holder is done (or killed: the OS drops the lock)
 
