@@ -11,7 +11,8 @@ import csv
 import io
 import json
 import pickle
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from ..errors import DataError
 
 #: Column kinds accepted by :func:`read_table`.
 KINDS = ("int", "float", "str")
+#: Item ids written in files (:func:`parse_ids`) have at most this many digits (they are below 10**18), so that an
+#: id and its successor fit in int64.
+MAX_ID_DIGITS = 18
 
 
 def read_table(path, columns: Mapping[str, str], *, sep: str = ",", header: bool = True,
@@ -41,25 +45,37 @@ def read_table(path, columns: Mapping[str, str], *, sep: str = ",", header: bool
         empty_ok: ``str`` columns whose values may be empty; elsewhere an empty value is a truncated line.
 
     Raises:
-        DataError: the file is missing or empty, a column is missing, a value is missing (a truncated line)
-            or does not parse as its kind. The message names the file, the column and the line.
+        DataError: the file is missing, empty or not UTF-8, a column is missing, a line has more fields than
+            the columns, a value is missing (a truncated line) or does not parse as its kind (``float``: a finite
+            number). The message names the file, the column and the line.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path)
     if path.stat().st_size == 0:
         raise DataError("the file is empty", path)
-    present = list(names) if not header else list(_read(path, sep, header, names, nrows=0).columns)
+    if header:
+        present = list(_read(path, sep, header, names, nrows=0).columns)
+    else:  # without a header, a missing column shows as a first line with too few fields
+        present = list(_read(path, sep, header, names, nrows=1, usecols=list(names)).columns)
     missing = [c for c in columns if c not in present and c not in optional]
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, present))}", path)
     usecols = [c for c in columns if c in present]
     dtypes = {c: {"int": "int64", "float": "float64", "str": object}[columns[c]] for c in usecols}
+    # the other columns are parsed too (as text, about as fast): given ``usecols``, the parser would drop the fields
+    # beyond the header's without a word, where now a line with too many fields is an error
+    unused = {c: object for c in present if c not in dtypes}
+    checked = {c: columns[c] for c in usecols if c not in empty_ok}
     try:
-        frame = _read(path, sep, header, names, usecols=usecols, dtype=dtypes)
-    except (ValueError, TypeError, OverflowError):
-        _diagnose(path, sep, header, names, {c: columns[c] for c in usecols if c not in empty_ok})
+        frame = _read(path, sep, header, names, dtype={**dtypes, **unused})[usecols]
+    except DataError:
         raise
+    except (ValueError, TypeError, OverflowError):
+        _diagnose(path, sep, header, names, checked)
+        raise
+    if not all(np.isfinite(frame[c].to_numpy()).all() for c in usecols if columns[c] == "float"):
+        _diagnose(path, sep, header, names, checked)  # inf or nan, which the typed parser accepts
     if frame.empty:
         raise DataError("the file has a header but no rows", path)
     for name in usecols:
@@ -70,12 +86,15 @@ def read_table(path, columns: Mapping[str, str], *, sep: str = ",", header: bool
 
 def _read(path: Path, sep, header, names, **kwargs) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else list(names),
-                           keep_default_na=False, na_filter=False, on_bad_lines="error", engine="c",
-                           quoting=csv.QUOTE_NONE, index_col=False, **kwargs)
+        with warnings.catch_warnings():
+            # a first row with more fields than the header names would lose its last fields silently
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else list(names),
+                               keep_default_na=False, na_filter=False, on_bad_lines="error", engine="c",
+                               quoting=csv.QUOTE_NONE, index_col=False, **kwargs)
     except pd.errors.EmptyDataError:
         raise DataError("the file is empty", path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as error:
         raise DataError(f"cannot be parsed as a {sep!r}-separated table: {str(error).strip()}", path) from None
 
 
@@ -85,10 +104,11 @@ def _diagnose(path: Path, sep, header, names, columns: Mapping[str, str]) -> Non
     first_line = 2 if header else 1
     for name, kind in columns.items():
         _parse_column(frame[name], kind, name, path, first_line)
-    raise DataError("values do not parse as numbers", path)
+    raise DataError("values do not parse as 64-bit numbers (an integer out of range?)", path)
 
 
-def _parse_column(values: pd.Series, kind: str, name: str, path: Path, first_line: int):
+def _parse_column(values: pd.Series, kind: str, name: str, path: Path, first_line: int) -> None:
+    """Raises :class:`DataError` naming the line of the first value of a text column that is not of ``kind``."""
     if kind not in KINDS:
         raise ValueError(f"unknown column kind {kind!r}")
     if kind == "str":
@@ -96,17 +116,16 @@ def _parse_column(values: pd.Series, kind: str, name: str, path: Path, first_lin
         if empty.any():
             raise DataError(f"line {int(np.flatnonzero(empty)[0]) + first_line}: a missing value (truncated line?) "
                             f"in column {name!r} ({int(empty.sum())} bad rows)", path)
-        return values.to_numpy(dtype=object)
-    parsed = pd.to_numeric(values, errors="coerce")
-    bad = parsed.isna().to_numpy() | (values.str.strip() == "").to_numpy()
-    if kind == "int" and not bad.all():
-        bad |= (parsed.to_numpy(dtype=float) % 1) != 0
+        return
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(numbers) | (values.str.strip() == "").to_numpy()
+    if kind == "int":
+        bad[~bad] = numbers[~bad] % 1 != 0
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         value = values.iloc[row]
         problem = "a missing value (truncated line?)" if value.strip() == "" else f"non-numeric value {value!r}"
         raise DataError(f"line {row + first_line}: {problem} in column {name!r} ({int(bad.sum())} bad rows)", path)
-    return parsed.to_numpy(dtype=np.int64 if kind == "int" else np.float64)
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -138,17 +157,35 @@ def read_pickle(path):
 
 
 def read_json(path):
-    """Reads a JSON file; a missing, empty or malformed file raises :class:`DataError`."""
+    """Reads a JSON file; a missing, empty, not UTF-8 or malformed file raises :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text: {error}", path) from None
     if not text.strip():
         raise DataError("the file is empty", path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise DataError(f"not valid JSON: {error}", path) from None
+
+
+def parse_ids(tokens: Iterable[str]) -> list[int]:
+    """Ids written as ASCII decimal digits, at most :data:`MAX_ID_DIGITS` of them.
+
+    Raises:
+        ValueError: with the first token that is anything else (a sign, a fraction, ``_``, another script's digits,
+            a huge number); the caller names the file and line.
+    """
+    ids = []
+    for token in tokens:
+        if not (token.isascii() and token.isdigit()) or len(token.lstrip("0")) > MAX_ID_DIGITS:
+            raise ValueError(token)
+        ids.append(int(token))
+    return ids
 
 
 def expect(condition: bool, problem: str, path) -> None:

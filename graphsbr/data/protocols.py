@@ -21,6 +21,9 @@ from .records import ClickLog, GivenSplits, SplitSequences, UserSequences, build
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+#: Final item ids index the embedding tables (and the side-field and text arrays): more unused ids than this below
+#: the largest one means the file holds raw ids, which would make those tables that large.
+MAX_UNUSED_IDS = 1_000_000
 
 
 def session_protocol(record: ClickLog, name: str, *, test_days: float = 7, min_item_count: int = 5,
@@ -74,16 +77,19 @@ def session_protocol(record: ClickLog, name: str, *, test_days: float = 7, min_i
     test_session = np.repeat(np.arange(test_sessions.size), test_lengths)[seen]
     test_lengths = np.bincount(test_session, minlength=test_sessions.size)
     keep = test_lengths[test_session] >= 2
+    if not keep.any():
+        raise DataError(f"no test session of length >= 2 is left after dropping the items unseen in training "
+                        f"({test_sessions.size} test sessions)", record.path)
     test_idx = test_idx[seen][keep]
     test = _split_from_clicks(test_lengths[test_lengths >= 2], test_items[seen][keep], time[test_idx],
                               {k: v[test_idx] for k, v in field_codes.items()})
 
     if recent_fraction < 1.0:
-        train = keep_recent_samples(train, recent_fraction)
-    train, valid = hold_out_last(train, valid_fraction)
+        train = keep_recent_samples(train, recent_fraction, record.path)
+    train, valid = hold_out_last(train, valid_fraction, record.path)
     return SessionDataset(
         name, "session", num_items, train, valid, test,
-        side=build_side_fields(record.item_side, num_items, to_id),
+        side=build_side_fields(record.item_side, num_items, to_id, record.path),
         text=build_text(record.item_text, num_items, to_id), source=record.path)
 
 
@@ -103,9 +109,10 @@ def preprocessed_session_protocol(record: SplitSequences, name: str, *,
     train_split = SessionSplit.from_sequences(train, timestamps=timestamps)
     test = pairs_to_split(record.test_prefixes, record.test_targets, record.path)
     num_items = int(max(train_split.items.max(), test.items.max()))
-    train_split, valid = hold_out_last(train_split, valid_fraction)
+    check_final_ids(torch.cat([train_split.items, test.items]), num_items, record.path)
+    train_split, valid = hold_out_last(train_split, valid_fraction, record.path)
     return SessionDataset(name, "session", num_items, train_split, valid, test,
-                          side=build_side_fields(record.item_side, num_items), source=record.path)
+                          side=build_side_fields(record.item_side, num_items, path=record.path), source=record.path)
 
 
 def leave_one_out(record: UserSequences, name: str) -> SessionDataset:
@@ -115,8 +122,8 @@ def leave_one_out(record: UserSequences, name: str) -> SessionDataset:
     """
     full = SessionSplit.from_sequences(record.sequences, samples=torch.empty(0, 2, dtype=torch.long))
     lengths = full.lengths
-    if lengths.numel() == 0:
-        raise DataError("no user sequence", record.path)
+    if full.items.numel() == 0:
+        raise DataError("no user sequence with an item", record.path)
     users = torch.arange(full.num_sessions)
     has_test, has_valid = lengths >= 2, lengths >= 3
     test = SessionSplit(full.ptr, full.items, torch.stack([users, lengths - 1], 1)[has_test])
@@ -126,17 +133,32 @@ def leave_one_out(record: UserSequences, name: str) -> SessionDataset:
     in_train = (click - full.ptr[:-1].repeat_interleave(lengths)) < train_lengths.repeat_interleave(lengths)
     train = SessionSplit.from_lengths(train_lengths, full.items[in_train])
     num_items = int(full.items.max())
+    check_final_ids(full.items, num_items, record.path)
     return SessionDataset(name, "leave_one_out", num_items, train, valid, test,
-                          side=build_side_fields(record.item_side, num_items),
+                          side=build_side_fields(record.item_side, num_items, path=record.path),
                           text=build_text(record.item_text, num_items), source=record.path)
 
 
 def given_protocol(record: GivenSplits, name: str) -> SessionDataset:
     """Train / valid / test exactly as the files give them; chains of prefixes are stored as one session."""
     splits = {s: pairs_to_split(*record.pairs[s], record.path) for s in ("train", "valid", "test")}
+    check_final_ids(torch.cat([split.items for split in splits.values()]), record.num_items, record.path)
     return SessionDataset(name, "given", record.num_items, **splits,
-                          side=build_side_fields(record.item_side, record.num_items),
+                          side=build_side_fields(record.item_side, record.num_items, path=record.path),
                           text=build_text(record.item_text, record.num_items), source=record.path)
+
+
+def check_final_ids(items: torch.Tensor, num_items: int, path=None) -> None:
+    """Checks that final ids ``items`` lie in ``1..num_items`` and that at most :data:`MAX_UNUSED_IDS` of those ids
+    are unused (more means raw ids, and tables of ``num_items`` rows, which the caller would allocate)."""
+    if items.numel() and int(items.min()) < 1:
+        raise DataError(f"item ids must be >= 1 (0 is padding), found {int(items.min())}", path)
+    if items.numel() and int(items.max()) > num_items:
+        raise DataError(f"item id {int(items.max())} is above the number of items {num_items}", path)
+    distinct = torch.unique(items).numel()
+    if num_items - distinct > MAX_UNUSED_IDS:
+        raise DataError(f"item ids are not final ids 1..N: the largest is {num_items} but only {distinct} distinct "
+                        "ids occur; renumber the items 1..N", path)
 
 
 def pairs_to_split(prefixes: Sequence[Sequence[int]], targets: Sequence[int], path: str = "") -> SessionSplit:
@@ -172,24 +194,24 @@ def pairs_to_split(prefixes: Sequence[Sequence[int]], targets: Sequence[int], pa
     return SessionSplit.from_sequences(sessions, samples=torch.tensor(samples, dtype=torch.long))
 
 
-def hold_out_last(split: SessionSplit, fraction: float) -> tuple[SessionSplit, SessionSplit]:
+def hold_out_last(split: SessionSplit, fraction: float, path=None) -> tuple[SessionSplit, SessionSplit]:
     """Splits off the last ``fraction`` of the sessions (chronological order) as the validation split;
-    at least one session goes to each side."""
+    at least one session goes to each side. ``path`` names the data in messages."""
     if split.num_sessions < 2 or not 0 < fraction < 1:
         raise DataError(f"cannot hold out a validation fraction of {fraction} from {split.num_sessions} "
-                        "training session(s)")
+                        "training session(s)", path)
     n_valid = min(max(1, int(round(split.num_sessions * fraction))), split.num_sessions - 1)
     cut = split.num_sessions - n_valid
     return (split.select_sessions(torch.arange(cut)),
             split.select_sessions(torch.arange(cut, split.num_sessions)))
 
 
-def keep_recent_samples(split: SessionSplit, fraction: float) -> SessionSplit:
+def keep_recent_samples(split: SessionSplit, fraction: float, path=None) -> SessionSplit:
     """Keeps the most recent ``fraction`` of the training samples, in SR-GNN's order (sessions chronological,
     within a session the longest prefix first), then drops the sessions left without a sample."""
     count = int(split.num_samples * fraction)
     if count == 0:
-        raise DataError(f"the most recent {fraction:g} of {split.num_samples} training samples is empty")
+        raise DataError(f"the most recent {fraction:g} of {split.num_samples} training samples is empty", path)
     session, cut = split.samples[:, 0], split.samples[:, 1]
     order = torch.from_numpy(np.lexsort((-cut.numpy(), session.numpy())))
     kept = split.samples[order[-count:]]

@@ -111,14 +111,16 @@ def build_side_field(item: np.ndarray, value: np.ndarray, num_items: int) -> Sid
     return SideField(torch.from_numpy(values), len(uniques), [str(u) for u in uniques])
 
 
-def build_side_fields(item_side: dict[str, pd.DataFrame], num_items: int, item_ids=None) -> dict[str, SideField]:
-    """All side fields of a record; ``item_ids`` maps raw item ids to final ids (identity when ``None``)."""
+def build_side_fields(item_side: dict[str, pd.DataFrame], num_items: int, item_ids=None,
+                      path=None) -> dict[str, SideField]:
+    """All side fields of a record; ``item_ids`` maps raw item ids to final ids (identity when ``None``); ``path``
+    names the record's files in messages."""
     fields = {}
     for name, frame in item_side.items():
         item = frame["item"].to_numpy() if item_ids is None else item_ids(frame["item"].to_numpy())
         if len(frame) and not ((item >= 1) & (item <= num_items)).any():
             raise DataError(f"side field {name!r} matches no item of the dataset "
-                            f"(its item ids are {frame['item'].dtype}, are they of another kind?)")
+                            f"(its item ids are {frame['item'].dtype}, are they of another kind?)", path)
         fields[name] = build_side_field(item, frame["value"].to_numpy(), num_items)
     return fields
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
-from ..io import expect, read_table
+from ..io import MAX_ID_DIGITS, expect, parse_ids, read_table
 from ..records import GivenSplits
 from ._find import find_files
 
@@ -39,7 +39,7 @@ def read(files: list[Path]) -> GivenSplits:
     for split, path in zip(SPLITS, inter):
         prefixes, targets = _read_inter(path)
         pairs[split] = (prefixes, targets)
-        max_item = max(max_item, max(targets), max(max(p) for p in prefixes if p) if prefixes else 0)
+        max_item = max(max_item, max(targets), max((i for p in prefixes for i in p), default=0))
     text = _read_text(extra[".text"], extra.get(".item2index")) if ".text" in extra else None
     return GivenSplits(pairs, max_item, item_text=text, path=str(inter[0].parent))
 
@@ -54,8 +54,11 @@ def _column(frame_columns, field: str, path: Path) -> str:
 def _header(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError("file not found", path)
-    with open(path, encoding="utf-8") as f:
-        first = f.readline().rstrip("\n")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline().rstrip("\n")
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text: {error}", path) from None
     expect(bool(first), "the file is empty", path)
     return first.split("\t")
 
@@ -65,12 +68,14 @@ def _read_inter(path: Path):
     history, target = _column(header, "item_id_list", path), _column(header, "item_id", path)
     frame = read_table(path, {history: "str", target: "int"}, sep="\t", empty_ok=(history,))
     try:
-        prefixes = [[int(i) + 1 for i in h.split()] for h in frame[history]]
-    except ValueError:
-        raise DataError(f"non-numeric item id in column {history}", path) from None
-    targets = (frame[target].to_numpy() + 1).tolist()
-    expect(min(targets) >= 1, "item indices must be >= 0", path)
-    return prefixes, targets
+        prefixes = [[i + 1 for i in parse_ids(h.split())] for h in frame[history]]
+    except ValueError as error:
+        raise DataError(f"non-numeric item id {str(error)!r} in column {history}", path) from None
+    expect(any(prefixes), f"no row with a non-empty {history}: no (prefix, target) pair", path)
+    targets = frame[target].to_numpy()
+    expect(targets.min() >= 0, "item indices must be >= 0", path)
+    expect(targets.max() < 10 ** MAX_ID_DIGITS, f"item indices must have at most {MAX_ID_DIGITS} digits", path)
+    return prefixes, (targets + 1).tolist()
 
 
 def _read_text(path: Path, item2index: Path | None) -> pd.DataFrame:
@@ -78,12 +83,16 @@ def _read_text(path: Path, item2index: Path | None) -> pd.DataFrame:
     item, text = _column(header, "item_id", path), _column(header, "text", path)
     frame = read_table(path, {item: "str", text: "str"}, sep="\t", empty_ok=(text,))
     if item2index is None:
-        index = pd.to_numeric(pd.Series(frame[item]), errors="coerce")
-        expect(not index.isna().any(), "text keys are not indices and no .item2index file maps them", path)
-        ids = index.to_numpy(dtype=np.int64) + 1
+        try:
+            ids = np.array(parse_ids(frame[item]), dtype=np.int64) + 1
+        except ValueError as error:
+            raise DataError(f"text key {str(error)!r} is not an index and no .item2index file maps it", path) from None
     else:
         mapping = read_table(item2index, {"raw": "str", "index": "int"}, sep="\t", header=False,
-                             names=["raw", "index"])
+                             names=["raw", "index"]).drop_duplicates()
+        twice = mapping["raw"][mapping["raw"].duplicated()]
+        if len(twice):
+            raise DataError(f"raw id {twice.iloc[0]!r} has two indices", item2index)
         lookup = pd.Series(mapping["index"].to_numpy() + 1, index=mapping["raw"])
         ids = lookup.reindex(frame[item]).fillna(0).to_numpy(dtype=np.int64)
     return pd.DataFrame({"item": ids, "text": frame[text]})

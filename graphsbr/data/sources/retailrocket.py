@@ -109,11 +109,13 @@ def _sessionise(visitor: np.ndarray, time: np.ndarray, gap: float, path: Path) -
     first_of_visitor = np.ones(visitor.size, dtype=bool)
     first_of_visitor[1:] = visitor[1:] != visitor[:-1]
     starts = first_of_visitor.copy()
-    starts[1:] |= np.diff(time) > gap
+    # differences modulo 2**64: exact (and non-negative) between the sorted times of one visitor, even near the
+    # int64 limits, where a signed difference overflows
+    starts[1:] |= np.diff(time.astype(np.uint64)) > gap
     run = np.cumsum(starts) - 1  # global session index
     number = run - np.maximum.accumulate(np.where(first_of_visitor, run, 0))
     scale = 10 ** len(str(int(number.max())))
-    expect(int(np.abs(visitor).max()) < (2 ** 63 - 1) // scale - 1,
+    expect(max(-int(visitor.min()), int(visitor.max())) < (2 ** 63 - 1) // scale - 1,
            f"visitor ids too large to combine with session numbers below {scale}", path)
     return visitor * scale + number
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
-from ..io import expect, read_json
+from ..io import expect, parse_ids, read_json
 from ..records import UserSequences
 from ._find import find_files
 
@@ -45,30 +45,38 @@ def read(files: list[Path]) -> UserSequences:
 def _read_sequences(path: Path) -> list[list[int]]:
     if not path.is_file():
         raise DataError("file not found", path)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text: {error}", path) from None
     sequences = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                items = [int(x) for x in fields[1:]]
-            except ValueError:
-                raise DataError(f"line {number}: non-numeric item id in {line.strip()[:60]!r}", path) from None
-            expect(len(items) > 0, f"line {number}: user {fields[0]} has no item", path)
-            expect(min(items) >= 1, f"line {number}: item ids must be >= 1 (0 is padding)", path)
-            sequences.append(items)
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            items = parse_ids(fields[1:])
+        except ValueError as error:
+            raise DataError(f"line {number}: non-numeric item id {str(error)!r} in {line.strip()[:60]!r}",
+                            path) from None
+        expect(len(items) > 0, f"line {number}: user {fields[0]} has no item", path)
+        expect(min(items) >= 1, f"line {number}: item ids must be >= 1 (0 is padding)", path)
+        sequences.append(items)
     expect(len(sequences) > 0, "the file is empty", path)
     return sequences
 
 
 def _read_attributes(path: Path) -> pd.DataFrame:
     data = read_json(path)
+    problem = "item ids and attribute ids must be integers, attributes a list per item"
     expect(isinstance(data, dict), "expected an object {item_id: [attribute_id, ...]}", path)
+    expect(all(isinstance(v, list) and all(type(a) is int and abs(a) < 2 ** 63 for a in v) for v in data.values()),
+           problem, path)
     try:
-        counts = [len(v) for v in data.values()]
-        items = np.repeat(np.array([int(k) for k in data], dtype=np.int64), counts)
-        values = np.array([int(a) for v in data.values() for a in v], dtype=np.int64)
-    except (TypeError, ValueError):
-        raise DataError("item ids and attribute ids must be integers, attributes a list per item", path) from None
-    return pd.DataFrame({"item": items, "value": values})
+        items = parse_ids(data)
+    except ValueError:
+        raise DataError(problem, path) from None
+    counts = [len(v) for v in data.values()]
+    values = [a for v in data.values() for a in v]
+    return pd.DataFrame({"item": np.repeat(np.array(items, dtype=np.int64), counts),
+                         "value": np.array(values, dtype=np.int64)})

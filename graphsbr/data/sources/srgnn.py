@@ -13,6 +13,7 @@ numbers, so a malicious file cannot run code.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,9 @@ def _read_train(path: Path):
         split = pairs_to_split(prefixes, targets, str(path))
         return [split.session(s) for s in range(split.num_sessions)], None
     if isinstance(data, tuple) and len(data) == 4:
-        sessions, dates = data[1], data[3]
+        sessions, dates = _check_sequences(data[1], path), _numbers(data[3], path, float)
         expect(len(dates) == len(sessions), f"{len(sessions)} sessions but {len(dates)} dates", path)
-        return _check_sequences(sessions, path), _numbers(dates, path, float)
+        return sessions, dates
     return _check_sequences(data, path), None
 
 
@@ -85,12 +86,15 @@ def _check_sequences(sequences, path: Path) -> list[list[int]]:
 
 
 def _numbers(values, path: Path, kind) -> np.ndarray:
-    expect(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values),
-           f"expected {'integers' if kind is int else 'numbers'}", path)
-    array = np.asarray(values, dtype=np.float64 if kind is float else np.int64)
+    """A list of ints (``kind=int``, within int64) or of finite numbers (``kind=float``) as an array."""
+    expect(isinstance(values, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     for v in values),
+           f"expected a list of {'integers' if kind is int else 'numbers'}", path)
     if kind is int:
         expect(all(isinstance(v, int) for v in values), "expected integer item ids", path)
-    return array
+    expect(all(-2 ** 63 <= v < 2 ** 63 if isinstance(v, int) else math.isfinite(v) for v in values),
+           "expected finite numbers, integers within int64", path)
+    return np.asarray(values, dtype=np.float64 if kind is float else np.int64)
 
 
 def _read_side(path: Path) -> pd.DataFrame:

@@ -47,11 +47,12 @@ def read(files: list[Path]) -> ClickLog:
     frame = read_table(path, COLUMNS, empty_ok=("brand_id",))
     day = frame["time_stamp"]
     time = parse_distinct(day, _days_of_year, "time_stamp", f"MMDD, a day of {YEAR}", path, 2)
-    brand = parse_distinct(frame["brand_id"], _brand_numbers, "brand_id", "an integer or nothing", path, 2)
+    brand = parse_distinct(frame["brand_id"], _brand_numbers, "brand_id", "an integer below 2**53 or nothing", path, 2)
     action = frame["action_type"].to_numpy()
     check_rows(np.isin(action, ACTIONS), frame["action_type"], "action_type", "0, 1, 2 or 3", path, 2)
     user, item = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
-    expect(int(np.abs(user).max()) < 2 ** 63 // 10000 - 1, "user ids too large to combine with a day", path)
+    expect(max(-int(user.min()), int(user.max())) < 2 ** 63 // 10000 - 1, "user ids too large to combine with a day",
+           path)
     return ClickLog(session=user * 10000 + day.to_numpy(), item=item, time=time, fields={"action": action},
                     item_side=_side(item, frame["cat_id"].to_numpy(), brand.astype(np.int64)), path=str(path))
 
@@ -61,7 +62,9 @@ def _days_of_year(days: pd.Index) -> np.ndarray:
 
 
 def _brand_numbers(text: pd.Index) -> np.ndarray:
-    number = pd.to_numeric(pd.Series(text).replace("", "0"), errors="coerce").to_numpy(dtype=np.float64)
+    """Brand ids as floats (exact below 2**53), NaN where not such an integer; empty reads as 0."""
+    number = pd.to_numeric(pd.Series(text).replace("", "0"), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    number[~(np.abs(number) < 2 ** 53)] = np.nan  # inexact or infinite
     return np.where(number % 1 == 0, number, np.nan)
 
 
