@@ -132,6 +132,7 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch = self.steps = 0
         self.best_epoch, self.best_value, self.stale = 0, -math.inf, 0
+        self._best_weights: dict | None = None  # without a run folder
         self.train_seconds = 0.0
         self.train_samples = 0
 
@@ -273,6 +274,8 @@ class Trainer:
         best = self.out / BEST if self.out else None
         if best is not None and best.is_file():
             load_weights(self.model, read_checkpoint(best, self.device), best)
+        elif best is None and self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
         valid = self.evaluate("valid")
         eval_start = time.perf_counter()
         test = self.evaluate("test")
@@ -314,8 +317,11 @@ class Trainer:
         _write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
 
     def _save_best(self) -> None:
+        """The selected epoch's weights: ``best.pt`` in the run folder, or a copy in memory without one."""
         if self.out is not None:
             atomic_save({"model": self.model.state_dict(), "epoch": self.best_epoch}, self.out / BEST)
+        else:
+            self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _save_last(self) -> None:
         if self.out is None:

@@ -213,3 +213,12 @@ def test_recommend_guards_its_input_and_cuts_long_sessions(data):
     items, scores = recommend(model, data, long, k=5)
     assert (items, scores) == recommend(model, data, long[-model.max_len:], k=5)  # cut to max_len as in training
     assert len(items) == 5 and 0 not in items and scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("with_folder", [True, False])
+def test_results_are_those_of_the_selected_epoch(data, tmp_path, with_folder):
+    run = trainer(data, tmp_path / "run" if with_folder else None, epochs=4, lr=0.05)
+    results = run.fit()
+    best = max(run.history, key=lambda h: h["valid"]["mrr@20"])
+    assert results["best_epoch"] == best["epoch"]
+    assert results["valid"] == pytest.approx(best["valid"])  # the selected epoch's weights, not the last epoch's
