@@ -62,8 +62,9 @@ def main(argv=None) -> None:
                      **{f"{split}_{m}": [r[split][m] for r in results] for split in ("valid", "test") for m in METRICS},
                      "best_epochs": [r["best_epoch"] for r in results],
                      "train_seconds": [r["train_seconds"] for r in results]})
-    lines = [f"# {args.dataset}: {len(args.seeds)} seeds ({' '.join(map(str, args.seeds))}), settings "
-             f"{', '.join(f'{k}={v}' for k, v in common.items()) or 'defaults'}", "",
+    title = (f"# {args.dataset}: {len(args.seeds)} seeds ({' '.join(map(str, args.seeds))}), settings "
+             f"{', '.join(f'{k}={v}' for k, v in common.items()) or 'defaults'}")
+    lines = [title, "",
              "| run | " + " | ".join(f"test {m}" for m in METRICS) + " | " + " | ".join(f"valid {m}" for m in METRICS)
              + " | train s |", "|---" * (2 * len(METRICS) + 2) + "|"]
     for row in rows:
