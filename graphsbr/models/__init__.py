@@ -2,10 +2,11 @@
 from .a2dmtl import A2DMTL
 from .base import SessionRecommender
 from .baselines import CORE, DIFSR, NOVA, SRGNN, GRU4Rec, Pop, SASRec
+from .scorenet import ScoreNet
 
 #: Every model by name (``graphsbr train --model NAME``).
 MODELS: dict[str, type[SessionRecommender]] = {
-    cls.name: cls for cls in (Pop, GRU4Rec, SRGNN, SASRec, CORE, NOVA, DIFSR, A2DMTL)
+    cls.name: cls for cls in (Pop, GRU4Rec, SRGNN, SASRec, CORE, NOVA, DIFSR, A2DMTL, ScoreNet)
 }
 
 __all__ = ["MODELS", "SessionRecommender"]

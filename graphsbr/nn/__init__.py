@@ -1,5 +1,5 @@
 """Reusable layers: item encoders over global graphs, side-field embeddings, attention variants, transformers,
-SR-GNN's gated graph layer."""
+SR-GNN's gated graph layer, ScoreNet's re-engagement scores."""
 from .adaptive_entmax import AdaptiveAlpha, AdaptiveEntmaxAttention, EntmaxReadout, masked_entmax
 from .attention import DecoupledAttention, FusedAttention, MultiHeadAttention
 from .dropout import Dropout
@@ -7,6 +7,7 @@ from .fusion import FUSIONS, Fusion
 from .graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
 from .item_encoder import ITEM_ENCODERS, ItemEncoder
 from .packing import Packing
+from .re_engagement import SLOT_ORDERS, ReEngagementScore
 from .session_gnn import GatedSessionGraphConv
 from .side_embedding import SideEmbedding
 from .transformer import TransformerBlock, TransformerEncoder
@@ -16,6 +17,7 @@ __all__ = [
     "FUSIONS",
     "GAT_VERSIONS",
     "ITEM_ENCODERS",
+    "SLOT_ORDERS",
     "AdaptiveAlpha",
     "AdaptiveEntmaxAttention",
     "DecoupledAttention",
@@ -28,6 +30,7 @@ __all__ = [
     "ItemEncoder",
     "MultiHeadAttention",
     "Packing",
+    "ReEngagementScore",
     "SideEmbedding",
     "TransformerBlock",
     "TransformerEncoder",
