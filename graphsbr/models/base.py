@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.collate import SequenceBatch
-from ..data.dataset import SessionDataset
+from ..data.dataset import SessionDataset, SideField
 from ..errors import ConfigError
 from ..nn.item_encoder import ItemEncoder
 
@@ -155,5 +155,14 @@ def gather_last(states: Tensor, lengths: Tensor) -> Tensor:
     return states.gather(1, index).squeeze(1)
 
 
+def select_side_fields(dataset: SessionDataset, names=()) -> dict[str, SideField]:
+    """The dataset's side fields named in ``names`` (all of them when empty), in the dataset's order."""
+    unknown = sorted(set(names) - set(dataset.side))
+    if unknown:
+        raise ConfigError(f"unknown side field(s) {', '.join(unknown)} for dataset {dataset.name}; "
+                          f"valid: {', '.join(dataset.side) or '(none)'}")
+    return {name: field for name, field in dataset.side.items() if not names or name in names}
+
+
 __all__ = ["SessionRecommender", "config_dict", "count_parameters", "cross_entropy", "gather_last",
-           "make_config", "masked_mean", "targets_of"]
+           "make_config", "masked_mean", "select_side_fields", "targets_of"]

@@ -22,8 +22,7 @@ from ..nn.packing import Packing
 from ..nn.re_engagement import SLOT_ORDERS, ReEngagementScore
 from ..nn.side_embedding import SideEmbedding
 from ..nn.transformer import TransformerEncoder
-from .base import SessionRecommender, gather_last
-from .baselines.sasrec import select_side_fields
+from .base import SessionRecommender, gather_last, select_side_fields
 
 #: The session encoders of the generalisation score: ScoreNet's PECS, a plain transformer (the ablation PECS-TF)
 #: and DIF-SR's decoupled attention (PECS-DIFIR).

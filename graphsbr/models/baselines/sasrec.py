@@ -11,7 +11,6 @@ from torch_geometric.data import Data
 
 from ...data.collate import SequenceBatch
 from ...data.dataset import SessionDataset, SideField
-from ...errors import ConfigError
 from ...nn.attention import MultiHeadAttention
 from ...nn.dropout import Dropout
 from ...nn.init import INIT_STD
@@ -19,7 +18,7 @@ from ...nn.item_encoder import ItemEncoder
 from ...nn.packing import Packing
 from ...nn.side_embedding import SideEmbedding
 from ...nn.transformer import TransformerEncoder
-from ..base import SessionRecommender, cross_entropy, gather_last
+from ..base import SessionRecommender, cross_entropy, gather_last, select_side_fields
 
 
 @dataclass
@@ -168,13 +167,4 @@ class SASRec(SessionRecommender):
         return f"num_items={self.num_items}, dim={c.dim}, layers={c.num_layers}, heads={c.num_heads}{side}"
 
 
-def select_side_fields(dataset: SessionDataset, names=()) -> dict[str, SideField]:
-    """The dataset's side fields named in ``names`` (all of them when empty), in the dataset's order."""
-    unknown = sorted(set(names) - set(dataset.side))
-    if unknown:
-        raise ConfigError(f"unknown side field(s) {', '.join(unknown)} for dataset {dataset.name}; "
-                          f"valid: {', '.join(dataset.side) or '(none)'}")
-    return {name: field for name, field in dataset.side.items() if not names or name in names}
-
-
-__all__ = ["SASRec", "SASRecConfig", "select_side_fields"]
+__all__ = ["SASRec", "SASRecConfig"]
