@@ -170,7 +170,8 @@ class ScoreNet(SessionRecommender):
       item embeddings (``session_dropout``, ``item_dropout``, 0.2 each) are kept as regularisation the paper does
       not mention; 0 gives eq. 11–12 to the letter.
     * **Ablations** (Table 3, Fig. 3). no-MPRE (``mpre=False``) drops the whole module, item and side paths:
-      :math:`\mathrm{Score} = \alpha_1 \mathrm{Score}(i \mid g, I_S)`, so the session's own items score 0. no-MPRErd (``redistribution=False``):
+      :math:`\mathrm{Score} = \alpha_1 \mathrm{Score}(i \mid g, I_S)`, so the session's own items score 0.
+      no-MPRErd (``redistribution=False``):
       :math:`W = I`. PECS-TF (``pecs="tf"``): the same transformer over :math:`E_t`, the session embedding is its
       state at the last click. PECS-DIFIR (``pecs="difir"``): DIF-SR's
       :class:`~graphsbr.nn.attention.DecoupledAttention` over the pure item stream :math:`x` (one score stream per

@@ -3,7 +3,8 @@
 A run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``best.pt`` (the selected epoch's
 weights), ``last.pt`` (everything needed to resume) and ``results.json``. Checkpoints are written atomically and
 read with ``torch.load(weights_only=True)``. A resumed run reaches the same result as an uninterrupted one: each
-pass over the training samples is shuffled with ``(seed, pass)``, the steps taken are saved, and the RNG state for dropout is saved with the checkpoint.
+pass over the training samples is shuffled with ``(seed, pass)``, and the steps taken and the RNG state for dropout
+are saved with the checkpoint. A run holds a lock on its folder while it writes there.
 """
 from __future__ import annotations
 
@@ -329,7 +330,8 @@ class Trainer:
         state = {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "epoch": self.epoch, "steps": self.steps, "best_epoch": self.best_epoch, "best_value": self.best_value, "stale": self.stale,
+            "epoch": self.epoch, "steps": self.steps, "best_epoch": self.best_epoch, "best_value": self.best_value,
+            "stale": self.stale,
             "history": self.history, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -385,8 +387,8 @@ def load_weights(model: torch.nn.Module, state: dict, path: Path) -> None:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError) as error:
         detail = str(error).strip().splitlines()
-        raise DataError(f"holds weights for another model, dataset or setting ({detail[-1].strip() if detail else error})",
-                        path) from None
+        reason = detail[-1].strip() if detail else error
+        raise DataError(f"holds weights for another model, dataset or setting ({reason})", path) from None
 
 
 @contextmanager
