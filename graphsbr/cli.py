@@ -89,6 +89,7 @@ def cmd_models(args) -> None:
 
 def cmd_train(args) -> None:
     from .train.config import parse_assignments, read_yaml
+    from .train.distributed import teardown
     from .train.run import build_trainer, read_run_config
 
     if args.resume:
@@ -111,8 +112,12 @@ def cmd_train(args) -> None:
         settings["progress"] = False
     out = Path(args.out or f"runs/{model}-{dataset}")
     trainer = build_trainer(model, dataset, root, settings, out)
-    results = trainer.fit(resume=args.resume)
-    _print_results(results, out)
+    try:
+        results = trainer.fit(resume=args.resume)
+    finally:
+        teardown()
+    if trainer.group.main:
+        _print_results(results, out)
 
 
 def _print_results(results: dict, out: Path | None = None) -> None:

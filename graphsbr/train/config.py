@@ -30,8 +30,10 @@ class TrainConfig:
         metric: the validation metric that selects the epoch (``""``: ``mrr@20`` under the session protocol,
             ``ndcg@20`` otherwise).
         seed: seeds Python, NumPy and torch; the same seed and device give the same metrics.
-        device: ``cpu`` or ``cuda`` (``cuda:1`` …).
-        amp: bfloat16 autocast on CUDA.
+        device: ``cpu`` or ``cuda`` (``cuda:1`` …; under ``torchrun``, ``cuda`` puts each process on
+            ``cuda:LOCAL_RANK``).
+        amp: mixed precision on CUDA: ``off``, ``bf16`` (autocast to bfloat16) or ``fp16`` (float16 with a
+            gradient scaler). Evaluation ranks float32 scores either way.
         budget_minutes: stop cleanly after the epoch during which this budget ran out (0: none).
         epoch_steps: training steps per epoch (0: one pass over the training samples). A smaller value makes an
             epoch a slice of the shuffled pass: validation, checkpoints, ``lr_step``, ``patience`` and the budget
@@ -58,7 +60,7 @@ class TrainConfig:
     metric: str = ""
     seed: int = 0
     device: str = "cpu"
-    amp: bool = False
+    amp: str = "off"
     budget_minutes: float = 0.0
     epoch_steps: int = 0
     grad_clip: float = 0.0

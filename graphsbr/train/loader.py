@@ -7,6 +7,7 @@ from torch import Tensor
 from ..data.collate import collate_sequences
 from ..data.dataset import SessionDataset, SessionSplit
 from ..graphs import collate_session_graphs
+from .distributed import Group
 
 
 class BatchLoader:
@@ -43,13 +44,22 @@ class BatchLoader:
     def __iter__(self):
         return self.batches()
 
-    def batches(self, first: int = 0, count: int | None = None):
-        """Batches ``first, first + 1, …`` of the (shuffled) order, ``count`` of them (``None``: to the end)."""
+    def batches(self, first: int = 0, count: int | None = None, group: Group | None = None):
+        """Batches ``first, first + 1, …`` of the (shuffled) order, ``count`` of them (``None``: to the end).
+
+        With a distributed ``group``, this rank's share of each batch; a batch with fewer samples than ranks is
+        skipped on every rank.
+        """
         order = self.order()
         pin = self.device.type == "cuda"
         stop = len(self) if count is None else min(len(self), first + count)
         for start in range(first * self.batch_size, stop * self.batch_size, self.batch_size):
-            batch = self.collate(self.split.samples[order[start:start + self.batch_size]])
+            samples = self.split.samples[order[start:start + self.batch_size]]
+            if group is not None and group.distributed:
+                if len(samples) < group.world:
+                    continue
+                samples = group.shard(samples)
+            batch = self.collate(samples)
             if pin:
                 batch = batch.pin_memory()
             yield batch.to(self.device, non_blocking=pin)

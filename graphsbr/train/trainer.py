@@ -5,6 +5,10 @@ weights), ``last.pt`` (everything needed to resume) and ``results.json``. Checkp
 read with ``torch.load(weights_only=True)``. A resumed run reaches the same result as an uninterrupted one: each
 pass over the training samples is shuffled with ``(seed, pass)``, and the steps taken and the RNG state for dropout
 are saved with the checkpoint. A run holds a lock on its folder while it writes there.
+
+Under ``torchrun`` the same trainer runs data-parallel (:mod:`graphsbr.train.distributed`): each process trains on
+its share of every batch through :class:`~torch.nn.parallel.DistributedDataParallel`, evaluation metrics are summed
+across processes, and rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +35,7 @@ from ..data.dataset import SessionDataset, SessionSplit
 from ..errors import ConfigError, DataError, TrainingError
 from ..models.base import SessionRecommender, count_parameters, targets_of
 from .config import TrainConfig
+from .distributed import setup
 from .loader import BatchLoader
 from .metrics import RankingMetrics, metric_names
 
@@ -99,6 +103,32 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: ``amp`` settings -> the autocast dtype (``None``: full precision).
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def amp_dtype(amp) -> torch.dtype | None:
+    """The autocast dtype of an ``amp`` setting: ``off``, ``bf16`` or ``fp16`` (``true`` / ``false`` from older
+    configs mean ``bf16`` / ``off``)."""
+    key = {True: "bf16", False: "off", "true": "bf16", "false": "off", "": "off"}.get(amp, amp)
+    if key not in AMP_DTYPES:
+        raise ConfigError(f"unknown amp setting {amp!r}; choose off, bf16 or fp16")
+    return AMP_DTYPES[key]
+
+
+class Objective(torch.nn.Module):
+    """A model's training loss as a module's ``forward``, which is what
+    :class:`~torch.nn.parallel.DistributedDataParallel` wraps (it synchronises gradients of what runs through
+    ``forward`` only)."""
+
+    def __init__(self, model: SessionRecommender, sequence: bool):
+        super().__init__()
+        self.model, self.sequence = model, sequence
+
+    def forward(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.model.sequence_loss(batch) if self.sequence else self.model.loss(batch)
+
+
 class Trainer:
     """Fits a :class:`~graphsbr.models.SessionRecommender` with Adam, selects the epoch on validation, reports test.
 
@@ -116,9 +146,13 @@ class Trainer:
         self.model, self.dataset, self.config = model, dataset, config
         self.out = None if out is None else Path(out)
         self.run = dict(run or {})
-        self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
+        if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device cuda requested but torch sees no CUDA device")
+        self.group, device = setup(config.device)
+        self.device = torch.device(device)
+        self.amp = amp_dtype(config.amp) if self.device.type == "cuda" else None
+        if amp_dtype(config.amp) is not None and self.amp is None:
+            log.warning("amp=%s applies on CUDA only; training on %s in full precision", config.amp, self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         if config.epoch_steps < 0:
@@ -128,6 +162,8 @@ class Trainer:
         self.model.to(self.device)
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = _adam(trainable, config) if trainable else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
+        self.objective = Objective(model, self.training_mode == "sequence")
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.lr_step, config.lr_gamma) \
             if self.optimizer is not None and config.lr_step > 0 else None
         self.history: list[dict] = []
@@ -139,13 +175,21 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- batches
     def loader(self, split_name: str, shuffle_seed: int | None = None, batch_size: int | None = None):
-        return BatchLoader(self.dataset, self.dataset.split(split_name), self.model.batch_kind, self.model.max_len,
+        """Batches of a split in split order; under several processes, this rank's share of its samples."""
+        split = self.dataset.split(split_name)
+        if self.group.distributed:
+            split = SessionSplit(split.ptr, split.items, self.group.shard(split.samples), split.timestamps,
+                                 split.fields)
+        return BatchLoader(self.dataset, split, self.model.batch_kind, self.model.max_len,
                            batch_size or self.config.eval_batch_size, shuffle_seed, self.device)
 
     def autocast(self):
-        if self.config.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else nullcontext()
+
+    @property
+    def writing(self) -> bool:
+        """Whether this process writes the run folder (there is one, and this is rank 0)."""
+        return self.out is not None and self.group.main
 
     # ------------------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -158,6 +202,10 @@ class Trainer:
             with self.autocast():
                 scores = self.model(batch)
             metrics.update(scores.float(), targets_of(batch))
+        if self.group.distributed:
+            sums, count = metrics.state()
+            totals = self.group.sum(torch.cat([sums.flatten(), sums.new_tensor([count])]).to(self.device)).cpu()
+            metrics.sums, metrics.count = totals[:-1].view_as(sums), int(totals[-1])
         return metrics.compute()
 
     def eval_batch_size(self) -> int:
@@ -174,7 +222,7 @@ class Trainer:
             DataError: ``resume`` finds a truncated or foreign ``last.pt``.
         """
         self._check_out(resume)
-        with exclusive(self.out):
+        with exclusive(self.out if self.group.main else None):
             return self._fit(resume)
 
     def _fit(self, resume: bool) -> dict:
@@ -183,7 +231,13 @@ class Trainer:
         if resume:
             self._load_last()
         else:
-            seed_everything(cfg.seed)
+            seed_everything(cfg.seed + self.group.rank)  # rank 0 as a single process; dropout differs per rank
+        if self.group.distributed and self.optimizer is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # every parameter a step leaves unused (an ablation's, a side field's) is tolerated
+            self.objective = DistributedDataParallel(Objective(self.model, self.training_mode == "sequence"),
+                                                     find_unused_parameters=True)
         start = time.perf_counter()
         while self.optimizer is not None and self.epoch < cfg.epochs and self.stale < cfg.patience:
             epoch_start = time.perf_counter()
@@ -209,10 +263,13 @@ class Trainer:
                                  "samples_per_second": round(samples / max(train_time, 1e-9), 1),
                                  "lr": self.optimizer.param_groups[0]["lr"]})
             self._save_last()
-            log.info("epoch %d: loss %.4f, valid %s %.4f%s", self.epoch, loss_parts.get("loss", float("nan")),
-                     self.metric, valid[self.metric], " (best)" if improved else "")
-            if cfg.budget_minutes and time.perf_counter() - start > cfg.budget_minutes * 60:
-                log.info("budget of %g minutes spent after epoch %d", cfg.budget_minutes, self.epoch)
+            if self.group.main:
+                log.info("epoch %d: loss %.4f, valid %s %.4f%s", self.epoch, loss_parts.get("loss", float("nan")),
+                         self.metric, valid[self.metric], " (best)" if improved else "")
+            spent = bool(cfg.budget_minutes) and time.perf_counter() - start > cfg.budget_minutes * 60
+            if self.group.any(spent, self.device):  # every rank stops after the same epoch
+                if self.group.main:
+                    log.info("budget of %g minutes spent after epoch %d", cfg.budget_minutes, self.epoch)
                 break
         return self._finish()
 
@@ -221,7 +278,7 @@ class Trainer:
         cfg = self.config
         refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
         self.model.train()
-        loader, loss_of = self._train_loader()
+        loader = self._train_loader()
         passes, first = divmod(self.steps, len(loader))
         # each pass is shuffled with (seed, pass number), so an epoch's batches never depend on what ran before
         loader.shuffle_seed = cfg.seed * 100003 + passes
@@ -229,19 +286,21 @@ class Trainer:
         sums: dict[str, float] = {}
         steps = samples = 0
         start = time.perf_counter()
-        bar = tqdm(loader.batches(first, count), total=count, desc=f"epoch {self.epoch + 1}", leave=False,
-                   disable=not cfg.progress, unit="batch")
+        bar = tqdm(loader.batches(first, count, self.group), total=count, desc=f"epoch {self.epoch + 1}",
+                   leave=False, disable=not (cfg.progress and self.group.main), unit="batch")
         for batch in bar:
             with self.autocast():
-                loss, parts = loss_of(batch)
+                loss, parts = self.objective(batch)
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss ({float(loss.detach())}) in epoch {self.epoch + 1}, step {steps + 1}; "
                                     "the last good checkpoint is kept (try a lower lr or grad_clip)")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
             if cfg.grad_clip:
+                self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             steps += 1
             samples += int(targets_of(batch).count_nonzero())
             for key, value in parts.items():
@@ -249,11 +308,13 @@ class Trainer:
             if steps % 10 == 0 or steps == count:
                 bar.set_postfix(loss=f"{sums.get('loss', 0.0) / steps:.4f}",
                                 samples_s=f"{samples / (time.perf_counter() - start):.0f}")
-        self.steps += steps
+        self.steps += count  # global batches, skipped ones included, so that a resumed run goes on where it was
+        if self.group.distributed:
+            samples = int(self.group.sum(torch.tensor([samples], device=self.device)).item())
         return {k: v / max(steps, 1) for k, v in sums.items()}, samples
 
-    def _train_loader(self) -> tuple[BatchLoader, Any]:
-        """The training batches (unshuffled) and the loss they feed."""
+    def _train_loader(self) -> BatchLoader:
+        """The training batches (unshuffled): prefixes, or whole-session windows in ``sequence`` mode."""
         cfg = self.config
         if self.training_mode == "sequence":
             train = self.dataset.train
@@ -261,18 +322,15 @@ class Trainer:
                                    train.timestamps, train.fields)
             # batch_size counts training pairs in both modes: as many windows as hold about that many targets
             per_window = train.num_samples / max(windows.num_samples, 1)
-            loader = BatchLoader(self.dataset, windows, "sequence", self.model.max_len,
-                                 max(1, round(cfg.batch_size / per_window)), None, self.device, every_position=True)
-            loss_of = self.model.sequence_loss
-        else:
-            loader = self.loader("train", batch_size=cfg.batch_size)
-            loss_of = self.model.loss
-        return loader, loss_of
+            return BatchLoader(self.dataset, windows, "sequence", self.model.max_len,
+                               max(1, round(cfg.batch_size / per_window)), None, self.device, every_position=True)
+        return BatchLoader(self.dataset, self.dataset.train, self.model.batch_kind, self.model.max_len,
+                           cfg.batch_size, None, self.device)
 
     def _finish(self) -> dict:
         if self.optimizer is None:  # nothing to learn (Pop): the weights as they are
             self._save_best()
-        best = self.out / BEST if self.out else None
+        best = self.out / BEST if self.writing else None
         if best is not None and best.is_file():
             load_weights(self.model, read_checkpoint(best, self.device), best)
         elif best is None and self._best_weights is not None:
@@ -290,7 +348,7 @@ class Trainer:
             "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
             "num_parameters": count_parameters(self.model), "config": self._run_config(),
         }
-        if self.out is not None:
+        if self.writing:
             _write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
         return results
 
@@ -310,7 +368,7 @@ class Trainer:
 
     def _prepare_out(self, resume: bool) -> None:
         self._check_out(resume)  # again, now that the folder is ours
-        if self.out is None:
+        if not self.writing:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         for partial in self.out.glob(".*.tmp"):  # a write cut short by a kill (the checkpoint itself is intact)
@@ -318,19 +376,20 @@ class Trainer:
         _write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
 
     def _save_best(self) -> None:
-        """The selected epoch's weights: ``best.pt`` in the run folder, or a copy in memory without one."""
-        if self.out is not None:
+        """The selected epoch's weights: ``best.pt`` in the run folder, or a copy in memory without one (and on
+        every rank but 0)."""
+        if self.writing:
             atomic_save({"model": self.model.state_dict(), "epoch": self.best_epoch}, self.out / BEST)
         else:
             self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _save_last(self) -> None:
-        if self.out is None:
+        if not self.writing:
             return
         state = {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "epoch": self.epoch, "steps": self.steps, "best_epoch": self.best_epoch, "best_value": self.best_value,
+            "scaler": self.scaler.state_dict(), "epoch": self.epoch, "steps": self.steps, "best_epoch": self.best_epoch, "best_value": self.best_value,
             "stale": self.stale,
             "history": self.history, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
             "torch_rng": torch.get_rng_state(),
@@ -347,14 +406,19 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.best_epoch, self.stale = state["epoch"], state["best_epoch"], state["stale"]
-        self.steps = state.get("steps", self.epoch * len(self._train_loader()[0]))  # before epoch_steps existed
+        self.steps = state.get("steps", self.epoch * len(self._train_loader()))  # before epoch_steps existed
         self.best_value, self.history = state["best_value"], state["history"]
         self.train_seconds, self.train_samples = state["train_seconds"], state["train_samples"]
         torch.set_rng_state(state["torch_rng"].cpu())
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-        log.info("resumed %s after epoch %d", self.out, self.epoch)
+        if self.group.rank:  # rank 0's state was saved; the others draw their own dropout from here on
+            torch.manual_seed(self.config.seed * 100003 + self.steps * 7919 + self.group.rank)
+        if self.group.main:
+            log.info("resumed %s after epoch %d", self.out, self.epoch)
 
 
 #: What ``last.pt`` holds besides the weights.

@@ -125,7 +125,7 @@ def test_non_finite_loss_stops_with_a_clear_error(data, tmp_path):
 def test_epoch_steps_slice_a_pass_into_epochs(data):
     whole = trainer(data, epochs=1)
     whole.fit()
-    steps = len(whole._train_loader()[0])
+    steps = len(whole._train_loader())
     halves = trainer(data, epochs=2, epoch_steps=(steps + 1) // 2)
     results = halves.fit()
     assert results["epochs_run"] == 2 and halves.steps == steps == whole.steps
@@ -222,3 +222,17 @@ def test_results_are_those_of_the_selected_epoch(data, tmp_path, with_folder):
     best = max(run.history, key=lambda h: h["valid"]["mrr@20"])
     assert results["best_epoch"] == best["epoch"]
     assert results["valid"] == pytest.approx(best["valid"])  # the selected epoch's weights, not the last epoch's
+
+
+def test_amp_setting_is_checked_and_applies_on_cuda_only(data, caplog):
+    from graphsbr.train.trainer import amp_dtype
+
+    assert amp_dtype("off") is None and amp_dtype(False) is None
+    assert amp_dtype("bf16") is torch.bfloat16 and amp_dtype(True) is torch.bfloat16
+    assert amp_dtype("fp16") is torch.float16
+    with pytest.raises(ConfigError, match="amp"):
+        amp_dtype("fp8")
+    with caplog.at_level("WARNING"):
+        trainer = Trainer(Tiny(TinyConfig(), data.num_items), data, TrainConfig(amp="fp16", progress=False))
+    assert trainer.amp is None and "CUDA only" in caplog.text
+    assert not trainer.scaler.is_enabled()
