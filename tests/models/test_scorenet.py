@@ -178,7 +178,10 @@ def test_variants_switch_what_they_name(dataset):
     plain = build(dataset, mpre=False).eval()
     assert plain.item_path is None and not len(plain.side_paths)
     batch = batch_of(dataset, plain, slice(0, 200))
-    assert (plain(batch)[clicked(batch, dataset.num_items)] == 0).all()  # nothing scores the session's items
+    scores, session = plain(batch), clicked(batch, dataset.num_items)
+    # without MPRE the cosines score the session's own items too (with MPRE they are MPRE's alone)
+    assert (scores[session] != 0).all() and (scores[:, 0] == 0).all()
+    assert (build(dataset).eval().generalisation_scores(batch, plain.item_encoder())[session] == 0).all()
     assert build(dataset, redistribution=False).item_path.redistribution is None
     assert build(dataset).weight is not None and build(dataset, pecs="tf").weight is None
     difir = build(dataset, pecs="difir")
