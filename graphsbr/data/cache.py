@@ -45,7 +45,7 @@ def load_cached(paths: list[Path]) -> SessionDataset | None:
             continue
         try:
             return SessionDataset.from_dict(torch.load(path, weights_only=True))
-        except Exception as error:  # a corrupt or outdated cache is rebuilt, never trusted
+        except Exception as error:  # noqa: BLE001 -- a corrupt or outdated cache is rebuilt, never trusted
             log.warning("ignoring unreadable cache %s (%s)", path, error)
     return None
 

@@ -200,7 +200,7 @@ def hold_out_last(split: SessionSplit, fraction: float, path=None) -> tuple[Sess
     if split.num_sessions < 2 or not 0 < fraction < 1:
         raise DataError(f"cannot hold out a validation fraction of {fraction} from {split.num_sessions} "
                         "training session(s)", path)
-    n_valid = min(max(1, int(round(split.num_sessions * fraction))), split.num_sessions - 1)
+    n_valid = min(max(1, round(split.num_sessions * fraction)), split.num_sessions - 1)
     cut = split.num_sessions - n_valid
     return (split.select_sessions(torch.arange(cut)),
             split.select_sessions(torch.arange(cut, split.num_sessions)))

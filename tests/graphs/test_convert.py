@@ -1,3 +1,5 @@
+import itertools
+
 import networkx as nx
 import pytest
 import torch
@@ -59,7 +61,7 @@ def test_item_transition_graph_agrees_with_a_networkx_construction():
     sessions = _random_sessions()
     expected = nx.DiGraph()
     for s in sessions:
-        for u, v in zip(s, s[1:]):
+        for u, v in itertools.pairwise(s):
             w = expected.get_edge_data(u, v, {"weight": 0})["weight"]
             expected.add_edge(u, v, weight=w + 1)
     for u in list(expected.nodes):

@@ -1,3 +1,4 @@
+import itertools
 from collections import Counter
 
 import pytest
@@ -24,7 +25,7 @@ def reference(sessions, normalize, directed, values=None):
     count = Counter()
     for s in sessions:
         seq = s if values is None else [values[i] for i in s]
-        for u, v in zip(seq, seq[1:]):
+        for u, v in itertools.pairwise(seq):
             if u and v:
                 count[u, v] += 1
                 if not directed and u != v:

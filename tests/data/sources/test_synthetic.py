@@ -6,7 +6,7 @@ from graphsbr.data.protocols import session_protocol
 from graphsbr.data.sources import synthetic
 from graphsbr.errors import ConfigError
 
-SMALL = dict(num_items=300, num_sessions=3000, num_categories=12, num_brands=40)
+SMALL = {"num_items": 300, "num_sessions": 3000, "num_categories": 12, "num_brands": 40}
 
 
 @pytest.fixture(scope="module")
