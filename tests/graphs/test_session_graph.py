@@ -85,7 +85,7 @@ def test_collate_equals_from_data_list(max_len):
     assert_same_batch(batch, ref)
     for b in (0, 17, 39):
         example, expected = batch.get_example(b), ref.get_example(b)
-        for key in expected:
+        for key in expected.keys():  # noqa: SIM118 -- iterating a Data yields (key, value) pairs
             assert torch.equal(example[key], expected[key]), key
 
 
