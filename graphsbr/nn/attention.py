@@ -8,7 +8,9 @@ several streams; the side-information variants only decide which streams those a
 * :class:`FusedAttention` — NOVA: queries and keys from the fusion (:class:`Fusion`) of the item stream, the side
   fields and the position; values from the item stream only;
 * :class:`DecoupledAttention` — DIF-SR: one score matrix for the item stream, one per side field and one for the
-  position, summed before the softmax; values from the item stream only.
+  position, summed before the softmax; values from the item stream only;
+* :class:`DecoupledConcatAttention` — COMIF's attention-level fusion (DIF-SR's ``concat``): the same score matrices
+  fused by concatenation and a learned map over the key positions.
 
 Every layer takes the item stream ``x [B, L, d]`` and a key padding mask ``[B, L]`` (True at real clicks), so that
 padding is never attended to, and an optional causal switch (position :math:`i` sees positions :math:`\le i`).
@@ -234,4 +236,89 @@ class DecoupledAttention(MultiHeadAttention):
         return super().forward(x, key_padding_mask, causal, streams=streams)
 
 
-__all__ = ["DecoupledAttention", "FusedAttention", "MultiHeadAttention", "QueryKey", "attention_mask", "split_heads"]
+class DecoupledConcatAttention(DecoupledAttention):
+    r"""Attention-level fusion whose score matrices are fused by concatenation (COMIF, Choi et al., IEEE Access
+    2025, eq. 6 with :math:`\mathcal F_{attn} = \mathcal F_{concat}` of its eq. 13; DIF-SR's ``concat`` option): one
+    score matrix per stream, as in :class:`DecoupledAttention`, but each query's score rows are concatenated and
+    mapped back to one row by a learned linear map over the key positions; values come from the item stream only.
+
+    .. math::
+        \mathrm{Attn}_0 = (X W^Q)(X W^K)^\top, \qquad \mathrm{Attn}_s = (S_s W^Q_s)(S_s W^K_s)^\top
+        \quad (s = 1, \dots, m),
+
+    .. math::
+        \mathrm{Attn}_{fusion} = \big[\mathrm{Attn}_0 \,\|\, \mathrm{Attn}_1 \,\|\, \dots \,\|\,
+        \mathrm{Attn}_m\big] W + b, \qquad
+        \mathrm{SA} = \mathrm{softmax}\Big(\frac{\mathrm{Attn}_{fusion}}{\sqrt{d_h}} + M\Big) X W^V
+
+    per head, i.e. the fused score of query :math:`j` and key :math:`k` is
+    :math:`\sum_s \sum_{k'} \mathrm{Attn}_s[j, k']\, W[s L_{max} + k', k] + b_k`, with
+    :math:`W \in \mathbb R^{(m+1) L_{max} \times L_{max}}` and :math:`b \in \mathbb R^{L_{max}}` shared by the heads
+    (the ``fusion_layer`` of the DIF-SR authors' code, which COMIF's attention-level fusion follows), key positions
+    counted from the oldest click (clicks are left-aligned), and a batch narrower than :math:`L_{max}` using the
+    leading block of :math:`W`. Fusing by concatenation must mix key positions to differ from the sum: a weighted
+    sum :math:`\sum_s w_s \mathrm{Attn}_s` of whole matrices is the sum with :math:`W^Q_s` rescaled.
+
+    Unlike the DIF-SR code, the scores of the keys a query may not attend to (padding and, when causal, later
+    clicks) are set to 0 *before* the map, so that a query's fused scores read only the clicks it may see: the
+    layer stays causal (sequence training) and padding does not change its output. The fused scores are masked
+    again before the softmax. Like :class:`DecoupledAttention`, the sum is scaled once by the item head size
+    :math:`d_h = d / H`, each stream :math:`S_s` has its own size :math:`d_s` (split into :math:`H` heads), and
+    the streams are the same at every layer.
+
+    Args:
+        dim: the item stream's size :math:`d`.
+        heads: number of heads :math:`H`.
+        side_dims: the size :math:`d_s` of each side stream.
+        max_len: :math:`L_{max}`, the widest batch (the number of key positions of :math:`W`).
+        position_dim: the size of the position stream (``None``: no position stream).
+        dropout: dropout on the attention weights.
+
+    Shapes:
+        input: ``x [B, L, dim]`` (``L <= max_len``), ``key_padding_mask [B, L]``, ``side``: one
+        ``[B or 1, L, d_s]`` per side stream, ``position [1 or B, L, position_dim]``.
+        output: ``[B, L, dim]`` (zeros at padding).
+    """
+
+    def __init__(self, dim: int, heads: int, side_dims: Sequence[int], max_len: int,
+                 position_dim: int | None = None, dropout: float = 0.0):
+        super().__init__(dim, heads, side_dims, position_dim, dropout)
+        self.max_len = max_len
+        self.fusion = nn.Linear((len(self.streams) + 1) * max_len, max_len)
+        reset_linear(self.fusion)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        reset_linear(self.fusion)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False, side: Sequence[Tensor] = (),
+                position: Tensor | None = None) -> Tensor:
+        streams = [x, *side] + ([position] if position is not None else [])
+        if len(streams) != len(self.streams) + 1:
+            raise ValueError(f"{type(self).__name__} expects {len(self.streams)} extra streams, got {len(streams) - 1}")
+        length = x.size(1)
+        if length > self.max_len:
+            raise ValueError(f"batch of width {length} exceeds max_len={self.max_len}")
+        packing = Packing(key_padding_mask)  # projections run on the real clicks only
+        allowed = attention_mask(key_padding_mask, causal)  # [B, 1, 1 or L, L]
+        scores = []
+        for qk, stream in zip([self.qk, *self.streams], streams):
+            query, key = qk(packing.pack(stream))
+            query = split_heads(packing.unpack(query), self.heads)  # [B, H, L, d_s / H]
+            key = split_heads(packing.unpack(key), self.heads)
+            scores.append((query @ key.transpose(-1, -2)).masked_fill(~allowed, 0.0))  # Attn_s, [B, H, L, L]
+        weight = self.fusion.weight.view(self.max_len, len(streams), self.max_len)[:length, :, :length]
+        fused = torch.cat(scores, -1) @ weight.flatten(1).T + self.fusion.bias[:length]  # [B, H, L, L]
+        fused = fused / math.sqrt(self.dim // self.heads)
+        fused = fused.masked_fill(~allowed, torch.finfo(fused.dtype).min)
+        weights = dropout(torch.softmax(fused, -1), self.dropout, self.training)
+        value = split_heads(packing.unpack(self.value(packing.pack(x))), self.heads)  # [B, H, L, d_h]
+        context = (weights @ value).transpose(1, 2).flatten(2)  # [B, L, d]
+        return packing.unpack(self.out(packing.pack(context)))  # [B, L, d], zeros at padding
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, max_len={self.max_len})"
+
+
+__all__ = ["DecoupledAttention", "DecoupledConcatAttention", "FusedAttention", "MultiHeadAttention", "QueryKey",
+           "attention_mask", "split_heads"]
