@@ -1,0 +1,247 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+import graphsbr
+from graphsbr import ConfigError, SideField
+from graphsbr.data.collate import collate_sequences
+from graphsbr.models import MODELS
+from graphsbr.models.asif import ASIF, ASIFConfig, alignment_loss
+from graphsbr.models.base import make_config
+from graphsbr.nn import HomogeneousInformationExtraction, UntiedFusedAttention
+from graphsbr.train import TrainConfig, Trainer
+
+SMALL = {"dim": 16, "num_heads": 2, "inner_dim": 32, "dropout": 0.1, "attn_dropout": 0.1, "max_len": 20,
+         "num_bases": 4}
+VARIANTS = {
+    "full": {},
+    "w/o RSA": {"rsa": False},
+    "w/o HIE": {"hie": False},
+    "w/o UP": {"untied_positions": False},
+    "w/o FA": {"fused_attention": False},
+    "concat": {"fusion": "concat"},
+    "gate": {"fusion": "gate"},
+    "lambda = 0": {"contrastive_weight": 0.0},
+}
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return graphsbr.load_dataset("synthetic", num_items=300, num_sessions=3000)
+
+
+def build(dataset, **overrides) -> ASIF:
+    torch.manual_seed(0)
+    return ASIF.from_dataset(dataset, ASIFConfig(**{**SMALL, **overrides}))
+
+
+def batch_of(dataset, model, rows=slice(0, 64)):
+    return collate_sequences(dataset.train, dataset.train.samples[rows], model.max_len, dataset.side)
+
+
+# ---------------------------------------------------------------------------------------------------------- RSA
+
+
+def two_click_loss(tau):
+    """Eq. 9 for X = [[1, 0], [0, 1]], A~ = [[1, 0], [1, 1] / sqrt 2] by hand: X~ A~^T / tau = [[1, c], [0, c]] / tau;
+    the rows of Y_X are softmax([1, c] / tau), softmax([0, c] / tau), those of Y_A (the transpose)
+    softmax([1, 0] / tau), softmax([c, c] / tau)."""
+    c = 1 / math.sqrt(2)
+    log_x = 1 / tau - math.log(math.exp(1 / tau) + math.exp(c / tau)) + c / tau - math.log(1 + math.exp(c / tau))
+    log_a = 1 / tau - math.log(math.exp(1 / tau) + 1) - math.log(2)
+    return -(log_x + log_a) / 2
+
+
+def test_alignment_loss_of_a_hand_computed_two_click_sequence():
+    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    a = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    torch.testing.assert_close(alignment_loss(x, a, mask, 1.0), torch.tensor(two_click_loss(1.0)))
+    torch.testing.assert_close(alignment_loss(x, a, mask, 0.5), torch.tensor(two_click_loss(0.5)))
+    # padding and clicks without attributes take no part; a second sequence of one click adds 0 (mean over N = 2)
+    x3 = torch.cat([x, torch.tensor([[[5.0, 5.0]]])], 1)
+    a3 = torch.cat([a, torch.tensor([[[-1.0, 3.0]]])], 1)
+    x3, a3 = torch.cat([x3, torch.randn(1, 3, 2)]), torch.cat([a3, torch.randn(1, 3, 2)])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    torch.testing.assert_close(alignment_loss(x3, a3, mask, 1.0), torch.tensor(two_click_loss(1.0) / 2))
+
+
+def test_alignment_loss_is_low_for_aligned_and_high_for_swapped_pairs():
+    x = torch.eye(4).unsqueeze(0)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    aligned = alignment_loss(x, x, mask, 0.07)
+    swapped = alignment_loss(x, x[:, [1, 0, 3, 2]], mask, 0.07)
+    assert aligned < 1e-3 and swapped > 10
+
+
+# ------------------------------------------------------------------------------------------------------ model
+
+
+def test_registered_and_scores_every_item(dataset):
+    assert MODELS["asif"] is ASIF and not ASIF.sequence_training
+    model = build(dataset).eval()
+    scores = model(batch_of(dataset, model))
+    assert scores.shape == (64, dataset.num_items + 1)
+    assert torch.isfinite(scores).all()
+    assert ASIF.train_defaults == {"lr": 1e-4, "batch_size": 2048, "weight_decay": 0.0}
+    default = ASIFConfig()
+    assert (default.dim, default.num_layers, default.num_heads, default.max_len) == (256, 3, 4, 50)
+    assert (default.contrastive_weight, default.num_bases) == (10.0, 16)
+
+
+def test_layers_carry_three_streams_and_the_last_updates_items_only(dataset):
+    model = build(dataset)
+    first, last = model.layers[0], model.layers[-1]
+    assert isinstance(first.attention, UntiedFusedAttention) and isinstance(first.hie, HomogeneousInformationExtraction)
+    assert len(first.blocks) == 3 and len(last.blocks) == 1
+    assert last.attention.position_value is None and last.attention.attribute_value is not None  # HIE reads h_A
+    assert build(dataset, hie=False).layers[-1].attention.attribute_value is None
+    assert len(build(dataset, untied_positions=False).layers[0].blocks) == 2
+
+
+def test_forward_is_the_last_item_state_times_the_item_table(dataset):
+    model = build(dataset).eval()
+    batch = batch_of(dataset, model)
+    table = model.item_encoder()
+    x, a, _ = model.embed(batch, table)
+    states = model.encode(batch, x, a)
+    last = states[torch.arange(len(batch)), batch.lengths - 1]
+    torch.testing.assert_close(model(batch), last @ table.T)
+
+
+def test_loss_is_cross_entropy_plus_lambda_times_the_alignment(dataset):
+    model = build(dataset, contrastive_weight=2.5).eval()
+    batch = batch_of(dataset, model)
+    loss, parts = model.loss(batch)
+    assert set(parts) == {"ce", "rsa", "loss"}
+    ce = torch.nn.functional.cross_entropy(model(batch)[:, 1:], batch.targets - 1)
+    torch.testing.assert_close(parts["ce"], ce.item())
+    x, a, has_value = model.embed(batch, model.item_encoder())
+    rsa = alignment_loss(x, a, has_value, model.temperature)
+    torch.testing.assert_close(loss, ce + 2.5 * rsa)
+    assert model.temperature.item() == pytest.approx(0.07)
+
+
+def test_padding_beyond_lengths_does_not_change_the_scores(dataset):
+    for variant in ("full", "w/o UP", "w/o FA"):
+        model = build(dataset, **VARIANTS[variant]).eval()
+        batch = batch_of(dataset, model, slice(0, 200))
+        assert batch.lengths.min() < batch.items.size(1) < model.max_len
+        items = torch.nn.functional.pad(batch.items, (0, model.max_len - batch.items.size(1)))
+        padded = torch.arange(model.max_len) >= batch.lengths[:, None]
+        items = torch.where(padded, torch.randint(1, dataset.num_items + 1, items.shape), items)
+        side = {name: f.values[:, 0][items] for name, f in dataset.side.items()}
+        wide = replace(batch, items=items, side=side)
+        torch.testing.assert_close(model(wide), model(batch))
+        torch.testing.assert_close(model.loss(wide)[0], model.loss(batch)[0])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_runs_forward_and_loss(variant, dataset):
+    model = build(dataset, **VARIANTS[variant]).train()
+    batch = batch_of(dataset, model)
+    loss, parts = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert ("rsa" in parts) == (variant not in ("w/o RSA", "lambda = 0"))
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    unused = [name for name, p in model.named_parameters() if p.grad is None]
+    assert unused == ([] if "rsa" in parts else ["log_temperature"]), unused
+    assert torch.isfinite(model.eval()(batch)).all()
+
+
+@pytest.mark.parametrize("variant", ["w/o HIE", "w/o UP", "w/o FA", "concat", "gate"])
+def test_each_switch_changes_the_scores(variant, dataset):
+    full = build(dataset).eval()
+    model = build(dataset, **VARIANTS[variant]).eval()
+    model.load_state_dict(full.state_dict(), strict=False)  # the same weights wherever both have them
+    batch = batch_of(dataset, model)
+    assert not torch.allclose(model(batch), full(batch), atol=1e-4)
+
+
+def test_without_rsa_the_loss_is_the_cross_entropy(dataset):
+    full = build(dataset).eval()
+    model = build(dataset, rsa=False).eval()
+    batch = batch_of(dataset, model)
+    loss, parts = model.loss(batch)
+    assert parts == {"ce": pytest.approx(full.loss(batch)[1]["ce"]), "loss": pytest.approx(loss.item())}
+    assert loss < full.loss(batch)[0]
+
+
+def test_a_multi_valued_attribute_is_mean_pooled(dataset):
+    values = torch.randint(0, 12, (dataset.num_items + 1, 3), generator=torch.Generator().manual_seed(0))
+    values[0] = 0
+    values[5] = 0  # an item without attributes
+    multi = replace(dataset, side={"attribute": SideField(values.sort(1, descending=True).values, 11)})
+    model = build(multi)
+    assert list(model.side) == ["attribute"] and model.side["attribute"].multi_valued
+    batch = batch_of(multi, model)
+    _, a, has_value = model.embed(batch, model.item_encoder())
+    assert torch.equal(has_value, batch.mask & (batch.items != 5))
+    assert (a[~has_value] == 0).all()
+    loss, _ = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_side_fields_and_gat_item_encoder(dataset):
+    assert list(build(dataset, side_fields=("brand",)).side) == ["brand"]
+    model = build(dataset, item_encoder="gat")
+    loss, _ = model.loss(batch_of(dataset, model))
+    loss.backward()
+    assert model.item_encoder.conv.lin.weight.grad is not None
+
+
+def test_fields_from_set_strings(dataset):
+    config = make_config(ASIFConfig, {**SMALL, "side_fields": "category", "hie": "false", "fusion": "gate"})
+    model = ASIF.from_dataset(dataset, config)
+    assert list(model.side) == ["category"] and model.layers[0].hie is None
+
+
+@pytest.mark.parametrize("bad", [{"fusion": "max"}, {"num_bases": 0}, {"num_bases": 17}, {"num_bases": 21},
+                                 {"num_heads": 3}, {"dropout": 1.0}, {"attn_dropout": -0.1}, {"temperature": 0.0},
+                                 {"contrastive_weight": -1.0}, {"activation": "tanh"}, {"max_len": 0},
+                                 {"item_encoder": "mlp"}, {"side_fields": ("colour",)}])
+def test_invalid_settings_are_config_errors(bad, dataset):
+    with pytest.raises(ConfigError):
+        build(dataset, **bad)
+
+
+def test_a_dataset_without_side_fields_is_a_config_error(dataset):
+    with pytest.raises(ConfigError, match="side field"):
+        build(replace(dataset, side={}))
+
+
+def test_adam_steps_lower_the_training_loss(dataset):
+    model = build(dataset)
+    batches = [batch_of(dataset, model, slice(i, i + 64)) for i in range(0, 1024, 64)]
+
+    def mean_losses():
+        model.eval()
+        with torch.no_grad():
+            parts = [model.loss(b)[1] for b in batches]
+        model.train()
+        return {key: sum(p[key] for p in parts) / len(parts) for key in ("ce", "rsa")}
+
+    before = mean_losses()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(120):
+        loss, _ = model.loss(batches[step % len(batches)])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = mean_losses()
+    assert after["ce"] < 0.9 * before["ce"] and after["rsa"] < 0.5 * before["rsa"], (before, after)
+
+
+def test_beats_pop_after_a_short_training(dataset):
+    pop = Trainer(MODELS["pop"].from_dataset(dataset), dataset, TrainConfig(progress=False)).fit()["test"]["hr@20"]
+    model = build(dataset, dim=32, num_layers=2, num_bases=8)
+    config = TrainConfig(epochs=2, batch_size=128, lr=3e-3, weight_decay=0.0, progress=False)
+    results = Trainer(model, dataset, config).fit()
+    assert results["training_mode"] == "prefix"
+    assert results["test"]["hr@20"] > pop + 0.03, (results["test"]["hr@20"], pop)
