@@ -1,0 +1,534 @@
+r"""SRIM: capturing user intent through the integration of item ID and modality information in session
+recommendation (Liang and Yang; paper file ``srim__004…``)."""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from ..data.collate import SequenceBatch
+from ..data.dataset import SessionDataset, SessionSplit
+from ..data.text import TEXT_ENCODERS, check_text_vectors, item_text_embedding
+from ..errors import ConfigError
+from ..graphs import cooccurrence_graph
+from ..nn.direct_attention import DirectAttention
+from ..nn.dropout import Dropout
+from .base import SessionRecommender, cross_entropy, masked_mean
+
+log = logging.getLogger(__name__)
+
+#: The session attention (eq. 7): SRIM's direct attention, Q = K (SRIM-DirAtt of Table 3, LinAtt of Fig. 5) or
+#: none (NoAtt of Fig. 5).
+ATTENTIONS = ("direct", "same_qk", "none")
+#: How the auxiliary losses of eq. 16 add up over a batch: summed (the authors' code) or averaged.
+AUX_REDUCTIONS = ("sum", "mean")
+
+
+@dataclass
+class SRIMConfig:
+    """SRIM's hyperparameters. The paper's (Hyper-parameter Settings): d = 100, L2 1e-5, Adam with lr 1e-3 and
+    batch 50 (``train_defaults``); GCN layers 4 (Cellphones, Sports) or 3 (Grocery), heads 2 or 4, β 0.005
+    (Cellphones) or 0.01 (Grocery, Sports). ``num_layers``, ``num_heads`` and ``beta`` are to be chosen on
+    validation within those grids (3–4, 2–4, 0.005–0.01); the defaults here are one point of each.
+
+    Attributes:
+        dim: the size :math:`d` of both item tables.
+        num_layers: GCN layers :math:`L` of eq. 4 (0: no propagation).
+        num_heads: heads of the direct attention (eq. 7); ``dim`` must be a multiple.
+        beta: :math:`\\beta` of eq. 16.
+        attention: ``direct`` (eq. 7), ``same_qk`` (SRIM-DirAtt of Table 3: :math:`Q = K = V = S`) or ``none``
+            (NoAtt of Fig. 5: :math:`\\hat s = s`); see :data:`ATTENTIONS`.
+        alignment: False = SRIM-IdMo (Table 3): no :math:`L_{align}` (eq. 9–11).
+        joint: False = SRIM-JoIn (Table 3): no :math:`L_{joint}` (eq. 12–13).
+        cooccurrence_loss: False drops :math:`L_{co}` (eq. 17; not an ablation of the paper).
+        co_samples: :math:`l` of eq. 17, the positives (top-:math:`l` co-occurring items) and sampled negatives
+            per item (not given in the paper).
+        use_text: False = the ID stream only (no text table, no :math:`L_{align}`, no :math:`L_{joint}`).
+        text_encoder: how item text becomes vectors: ``tfidf`` (built in) or ``minilm`` (the optional extra
+            ``text``); see :data:`graphsbr.data.text.TEXT_ENCODERS`. Ignored for a dataset that ships vectors
+            instead of text.
+        text_trainable: fine-tune the text vectors themselves (as a table initialised from them); False keeps
+            them fixed and learns only the projection to :math:`d`.
+        residual: each GCN layer adds its output to its input (the authors' code); False is eq. 4 alone.
+        dropout: dropout on both item tables before the GCN (the authors' code: 0.3; 0 is the paper's text).
+        attn_dropout: dropout on the attention weights (the authors' code: 0.2).
+        aux_reduction: ``sum`` (the authors' code) or ``mean`` of the auxiliary losses over the batch.
+        flag_leave_session_out: the flag of eq. 13 counts co-occurrences in training sessions other than the
+            sample's own (see the class docstring); False counts every training session.
+        graph_top_k: propagate over the ``k`` most co-occurring neighbours of every item only (0: all of them, as
+            the paper; a speed option for large catalogues, not in the paper).
+        max_len: the most recent clicks the model sees (not given; sessions in the paper average 3 clicks).
+    """
+
+    dim: int = 100
+    num_layers: int = 3
+    num_heads: int = 2
+    beta: float = 0.005
+    attention: str = "direct"
+    alignment: bool = True
+    joint: bool = True
+    cooccurrence_loss: bool = True
+    co_samples: int = 10
+    use_text: bool = True
+    text_encoder: str = "tfidf"
+    text_trainable: bool = False
+    residual: bool = True
+    dropout: float = 0.3
+    attn_dropout: float = 0.2
+    aux_reduction: str = "sum"
+    flag_leave_session_out: bool = True
+    graph_top_k: int = 0
+    max_len: int = 50
+
+
+class SRIM(SessionRecommender):
+    r"""SRIM: an ID stream and a text ("modality") stream, each propagated over the item co-occurrence graph and
+    read out by direct self-attention, aligned by contrastive losses and scored together.
+
+    **Item tables** (eq. 1–6). :math:`E_{id}^{(0)}` is a learned table; :math:`E_{mo}^{(0)} = X W_p`, with
+    :math:`X` the item text vectors (:mod:`graphsbr.data.text`, fixed unless ``text_trainable``) and :math:`W_p` a
+    learned projection to :math:`d`. With :math:`A_{ij}` the number of training sessions holding both :math:`i`
+    and :math:`j` (eq. 6) and :math:`D_{pp} = \sum_q A_{pq}`, both streams are propagated :math:`L` times,
+
+    .. math::
+        E^{(l+1)} = E^{(l)} + D^{-1} A E^{(l)} W^{l} \quad (4,\ \text{with the residual of the authors' code}),
+
+    as a sparse product (:func:`propagate`; no dense :math:`N \times N` matrix is ever built), and
+    :math:`e^{id}_i`, :math:`e^{mo}_i` are the rows of :math:`E^{(L)}`.
+
+    **Sessions** (eq. 5, 7, 8). For the clicks :math:`S = (e_1, \dots, e_m)` of a session in each stream,
+    :math:`s = \frac1m \sum_t e_t` (eq. 5), :math:`\hat S = \mathrm{DirectAttention}(S)` with only the queries
+    transformed, :math:`K = V = S` (eq. 7, :class:`~graphsbr.nn.DirectAttention`), and
+    :math:`\hat s = \frac1m \sum_t \hat e_t` (eq. 8).
+
+    **Scores and loss** (eq. 14–16).
+
+    .. math::
+        \hat y = \hat s^{id} \cdot e^{id} + \hat s^{mo} \cdot e^{mo} \ (14), \qquad
+        L = L_{main} + \beta\,(L_{align} + L_{joint} + L_{co}) \ (16),
+
+    with :math:`L_{main}` the softmax cross-entropy of :math:`\hat y` over all items. With
+    :math:`P_{id} = \mathrm{sim}(W_1 s^{id}, W_2 \hat s^{id})`, :math:`P_{mo} = \mathrm{sim}(W_5 s^{mo}, W_6
+    \hat s^{mo})`, :math:`X = \mathrm{sim}(W_3 s^{id}, W_4 s^{mo})` (cosines; :func:`alignment_losses`),
+
+    .. math::
+        L_{align.id} = \log\Big(1 + \frac{e^{X}}{1 + e^{P_{id}}}\Big) \ (9), \quad
+        L_{align.mo} = \log\Big(1 + \frac{e^{X}}{1 + e^{P_{mo}}}\Big), \quad
+        L_{id.mo} = \log\Big(1 + \frac{e^{P_{id}} + e^{P_{mo}}}{1 + e^{X}}\Big) \ (10),
+
+    :math:`L_{align}` their sum (eq. 11). With :math:`a = \mathrm{sim}(s^{id}, e^{id}_{m+1})`,
+    :math:`b = \mathrm{sim}(s^{mo}, e^{mo}_{m+1})` for the target :math:`m+1` (:func:`joint_loss`),
+
+    .. math::
+        L_{joint.id} = \log(e^a + e^b) - a \ (12), \quad L_{joint.mo} = \log(e^a + e^b) - b, \quad
+        L_{joint} = \begin{cases} L_{joint.id} + 0.5\, L_{joint.mo} & flag = 1 \\
+        L_{joint.mo} + 0.5\, L_{joint.id} & \text{otherwise} \end{cases} \ (13),
+
+    with :math:`flag = 1` when the target co-occurs in training with an item of the session (:meth:`cooccurs`, a
+    look-up in the sparse co-occurrence counts). For each item :math:`i` (:meth:`cooccurrence_loss`), with
+    :math:`\bar e^+_i` the mean of its top-:math:`l` co-occurring items and :math:`e^-_k` :math:`l` items that never
+    co-occur with it,
+
+    .. math::
+        L_{co} = -\log \frac{\exp \mathrm{sim}(e^{id}_i, \bar e^+_i)}{\exp \mathrm{sim}(e^{id}_i, \bar e^+_i)
+        + \sum_{k=1}^{l} \exp \mathrm{sim}(e^{id}_i, e^{id-}_k)} \quad (17,\ \text{softmax form}).
+
+    Where the paper is ambiguous or its authors' code (liang-tian-tian/SRIM) departs from it, we chose:
+
+    * **The text vectors** (eq. 1–3). The paper captions images with GoogleNet and encodes title + captions with
+      BERT; graphsbr encodes the item text a dataset has with the built-in TF-IDF + SVD (``text_encoder=tfidf``)
+      or all-MiniLM-L6-v2 (``minilm``), and there is no image step. The vectors are never overwritten (the
+      authors' code re-initialises them uniformly at random right after loading them, so its "modality" table is
+      a second random ID table): they stay fixed and a learned :math:`W_p` (no bias) maps them to :math:`d`, as
+      eq. 4's :math:`W_{mo}` would for BERT's 768 dimensions; ``text_trainable`` fine-tunes them instead, as the
+      code intended (it loads them into a trainable table).
+    * **The GCN** (eq. 4). Eq. 4 keeps only the neighbours (:math:`D^{-1} A` has no self-loops), so after
+      :math:`L = 3\text{–}4` layers an item's own embedding is gone and an item without co-occurrences is zero;
+      the authors' code adds each layer's output to its input and returns the last layer. We keep eq. 4's
+      :math:`W^l` (the code has none), initialised to the identity so that the first step is the code's
+      propagation, with the code's residual (``residual=False``: eq. 4 alone). :math:`A` counts every pair of
+      distinct items once per training session holding both (repeats within a session do not add), no
+      self-loops; :math:`D^{-1} A` rows sum to 1. The code's dropout (0.3) on both tables before the GCN is kept
+      (``dropout``). The propagation runs every training step over all items (a sparse product); in eval mode
+      the tables are computed once and reused until the mode changes or weights are loaded.
+    * **The attention** (eq. 7). Per head of :math:`d/H`, scaled by :math:`\sqrt{d/H}` (the code's; the paper
+      writes :math:`\sqrt{d_{id}}`), :math:`W^Q` without bias (the paper's :math:`Q W^Q`; the code has a bias),
+      no output projection, dropout 0.2 on the weights (the code's). The session is the mean of the attention
+      outputs over its clicks (eq. 8); the code takes the output at the last click instead. Each stream has its
+      own :math:`W^Q`. SRIM-DirAtt (``attention=same_qk``) uses :math:`Q = K = V = S`, no parameter; ``none``
+      skips the attention, :math:`\hat s = s` (Fig. 5's NoAtt).
+    * **The alignment losses** (eq. 9–11). As printed, eq. 9's numerator compares :math:`W_3 s^{id}` with
+      :math:`W_4 \hat s^{id}`, eq. 10's numerator :math:`W_1 s^{id}` with :math:`W_2 s^{id}`, and the text
+      says the modality loss changes only the denominator. We read the three as one contrastive scheme over
+      three pairs: the within-stream pairs (:math:`W_1 s^{id}, W_2 \hat s^{id}`) and
+      (:math:`W_5 s^{mo}, W_6 \hat s^{mo}`) — "before and after" the attention — are the positives of eq. 9
+      (its denominator) and the negatives of eq. 10 (its numerator), and the cross-stream pair
+      (:math:`W_3 s^{id}, W_4 s^{mo}`) of eq. 10's denominator is eq. 9's numerator, shared by the ID and the
+      modality loss. This is also the authors' code's scheme (before it swaps two arguments, which makes its
+      "within-stream" pairs compare ID with modality). :math:`W_1 \dots W_6` are :math:`d \times d`, no bias;
+      sim is the cosine (eq. 17 names it; the code uses it everywhere).
+    * **The joint loss** (eq. 12–13) uses the GCN means :math:`s^{id}, s^{mo}` as printed (the code uses the
+      attention outputs) and the target's propagated embeddings, with the sign that makes it a loss (the code
+      maximises it). The flag is 1 when the target is one of the session's items or co-occurs with one in
+      training. A training sample's own session is among the training sessions, so every training target
+      co-occurs with its prefix and the flag would always be 1; with ``flag_leave_session_out`` (default) a pair
+      counts only when another training session holds it too (:math:`A_{jt} \ge 2`). :meth:`loss` therefore
+      expects batches of the training split, as the trainer gives it.
+    * **The co-occurrence loss** (eq. 17). As printed it is a ratio of cosines whose denominator, a sum of
+      cosines, changes sign, so it is unbounded below; we use the softmax (InfoNCE) form of the authors' code
+      (temperature 1, natural logarithm; the code's :math:`\log_{10}` only rescales it) with the paper's
+      positive, the plain mean of the top-:math:`l` co-occurring items (ties to the smaller id; items without
+      any co-occurrence are skipped). "The :math:`l` items with the lowest co-occurrence" are, for every item,
+      almost all others (count 0); we draw :math:`l` of them uniformly per item and step, dropping any draw that
+      co-occurs with the item. The loss runs on the items of the batch (its clicks and targets), not on the whole
+      catalogue every step as the code does, and on the propagated ID table.
+    * **Reductions and weights.** The main loss is the mean cross-entropy over the batch (eq. 15 writes a binary
+      cross-entropy over all items; the code and the issue use the softmax cross-entropy). The auxiliary losses
+      are summed over the batch's sessions (eq. 9–13) and items (eq. 17), as the code does, so :math:`\beta`
+      keeps the scale the paper tuned (``aux_reduction=mean`` averages them). One :math:`\beta` for all three
+      (eq. 16; the code has one per loss, all equal).
+    * **Ablations** (Table 3, Fig. 5). SRIM-IdMo (``alignment=False``) drops all of :math:`L_{align}` (the
+      section "ID and modality alignment", eq. 9–11); SRIM-JoIn (``joint=False``) drops :math:`L_{joint}`;
+      SRIM-DirAtt (``attention=same_qk``). ``use_text=False`` is the ID stream alone, where only :math:`L_{co}`
+      is auxiliary. A dataset without item text raises :class:`ConfigError` when ``use_text`` is on (no silent
+      fall-back to the ID stream).
+    * **Not from the paper, the code's bugs excluded**: the authors' code densifies the co-occurrence matrix
+      every forward (here a sparse product), never re-enters train mode after its first evaluation (the shared
+      trainer switches modes), and reports the best test value of each metric over epochs (the trainer selects
+      one epoch on validation).
+    """
+
+    name = "srim"
+    Config = SRIMConfig
+    batch_kind = "sequence"
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 50, "weight_decay": 1e-5}
+
+    def __init__(self, config: SRIMConfig, num_items: int, counts: Data, propagation: Data, neighbours: Data,
+                 text_vectors: Tensor | None = None):
+        """
+        Args:
+            config: the hyperparameters.
+            num_items: item ids run ``1..num_items``.
+            counts: the co-occurrence counts :math:`A` (eq. 6; :func:`~graphsbr.graphs.cooccurrence_graph`
+                without normalisation), for the flag and the negatives.
+            propagation: the graph to propagate over, :math:`D^{-1} A` (eq. 4).
+            neighbours: the top-``co_samples`` co-occurrence counts of every item (the positives of eq. 17).
+            text_vectors: ``[num_items+1, D]`` item text vectors (row 0 zero), needed when ``use_text``.
+            See :meth:`graphs_for` for the three graphs.
+        """
+        super().__init__(config, num_items)
+        _check(config)
+        n, d = num_items + 1, config.dim
+        self.id_embedding = nn.Embedding(n, d, padding_idx=0)
+        self.id_layers = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(config.num_layers)])  # W^l_id
+        self.table_dropout = Dropout(config.dropout)
+        self.id_attention = self.attention_layer()
+        adjacency = torch.sparse_coo_tensor(propagation.edge_index, propagation.edge_weight.float(), (n, n),
+                                            check_invariants=False).coalesce()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self.register_buffer("adjacency", adjacency.to_sparse_csr(), persistent=False)  # D^-1 A
+            self.register_buffer("adjacency_t", adjacency.t().coalesce().to_sparse_csr(), persistent=False)
+        self.register_buffer("edge_key", counts.edge_index[0] * n + counts.edge_index[1], persistent=False)
+        self.register_buffer("edge_count", counts.edge_weight.long(), persistent=False)
+        self.register_buffer("positives", neighbour_table(neighbours, n, config.co_samples), persistent=False)
+        self.use_text = config.use_text
+        if self.use_text:
+            if text_vectors is None:
+                raise ConfigError("SRIM with use_text=true needs item text vectors (build it with "
+                                  "SRIM.from_dataset), or set use_text=false")
+            text_vectors = check_text_vectors(text_vectors, num_items)
+            self.register_buffer("text_vectors", text_vectors, persistent=False)  # X, never overwritten
+            self.text_table = nn.Parameter(text_vectors.clone()) if config.text_trainable else None
+            self.text_projection = nn.Linear(text_vectors.size(1), d, bias=False)  # W_p
+            self.mo_layers = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(config.num_layers)])
+            self.mo_attention = self.attention_layer()
+            self.align = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(6)])  # W_1 .. W_6 of eq. 9-10
+        self._tables: tuple[Tensor, Tensor | None] | None = None
+        self.register_load_state_dict_post_hook(_clear_after_loading)
+        self.reset_parameters()
+
+    @classmethod
+    def from_dataset(cls, dataset: SessionDataset, config: SRIMConfig | None = None) -> SRIM:
+        """Builds the co-occurrence graphs of the training split and, with ``use_text``, the item text vectors.
+
+        Raises:
+            ConfigError: ``use_text`` and the dataset has neither item text nor text vectors; an unknown setting.
+        """
+        config = config if config is not None else cls.Config()
+        _check(config)
+        vectors = text_vectors_of(dataset, config) if config.use_text else None
+        return cls(config, dataset.num_items, *cls.graphs_for(dataset.train, dataset.num_items, config), vectors)
+
+    @staticmethod
+    def graphs_for(split: SessionSplit, num_items: int, config: SRIMConfig) -> tuple[Data, Data, Data]:
+        """The counts :math:`A` (eq. 6), the propagation graph :math:`D^{-1} A` (eq. 4; top-``graph_top_k``
+        when set) and the top-``co_samples`` counts (eq. 17) of ``split``'s co-occurrences, all sparse."""
+        counts = cooccurrence_graph(split, num_items)
+        propagation = cooccurrence_graph(split, num_items, top_k=config.graph_top_k or None, normalize=True)
+        neighbours = cooccurrence_graph(split, num_items, top_k=config.co_samples)
+        return counts, propagation, neighbours
+
+    def attention_layer(self) -> DirectAttention | None:
+        c = self.config
+        if c.attention == "none":
+            return None
+        return DirectAttention(c.dim, c.num_heads, c.attn_dropout, transform_query=c.attention == "direct")
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.config.dim)
+        nn.init.uniform_(self.id_embedding.weight, -bound, bound)
+        with torch.no_grad():
+            self.id_embedding.weight[0].zero_()
+        layers = [*self.id_layers, *(self.mo_layers if self.use_text else [])]
+        for layer in layers:
+            nn.init.eye_(layer.weight)
+        for attention in (self.id_attention, self.mo_attention if self.use_text else None):
+            if attention is not None:
+                attention.reset_parameters()
+        if self.use_text:
+            if self.text_table is not None:
+                with torch.no_grad():
+                    self.text_table.copy_(self.text_vectors)
+            nn.init.xavier_uniform_(self.text_projection.weight)
+            for linear in self.align:
+                nn.init.xavier_uniform_(linear.weight)
+        self.clear_cache()
+
+    # ------------------------------------------------------------------------------------------------ tables
+    def clear_cache(self) -> None:
+        self._tables = None
+
+    def train(self, mode: bool = True):
+        self.clear_cache()
+        return super().train(mode)
+
+    def tables(self) -> tuple[Tensor, Tensor | None]:
+        """``E_id [N+1, d]`` and ``E_mo [N+1, d]`` (``None`` without text): both tables after the GCN (eq. 4). In
+        eval mode computed once and reused until the mode changes or weights are loaded."""
+        if not self.training and self._tables is not None:
+            return self._tables
+        residual = self.config.residual
+        ids = propagate(self.adjacency, self.table_dropout(self.id_embedding.weight), self.id_layers, residual,
+                        self.adjacency_t)
+        modality = None
+        if self.use_text:
+            vectors = self.text_table if self.text_table is not None else self.text_vectors
+            initial = self.table_dropout(self.text_projection(vectors))  # E_mo^(0) = X W_p, row 0 stays 0
+            modality = propagate(self.adjacency, initial, self.mo_layers, residual, self.adjacency_t)
+        if not self.training:
+            self._tables = (ids.detach(), None if modality is None else modality.detach())
+        return ids, modality
+
+    # ------------------------------------------------------------------------------------------------ sessions
+    @staticmethod
+    def sessions(table: Tensor, batch: SequenceBatch, attention: DirectAttention | None) -> tuple[Tensor, Tensor]:
+        """``s [B, d]`` (eq. 5) and ``ŝ [B, d]`` (eq. 7–8) of one stream."""
+        mask = batch.mask
+        sequence = F.embedding(batch.items, table)  # S, [B, L, d]; padding rows are zero
+        mean = masked_mean(sequence, mask, 1)  # eq. 5
+        if attention is None:
+            return mean, mean
+        return mean, masked_mean(attention(sequence, mask), mask, 1)  # eq. 7-8
+
+    def represent(self, batch: SequenceBatch) -> dict[str, Tensor]:
+        """The tables and session representations of both streams, and the scores of eq. 14 (``[B, N+1]``)."""
+        self._check_width(batch)
+        ids, modality = self.tables()
+        s_id, hat_id = self.sessions(ids, batch, self.id_attention)
+        out = {"ids": ids, "s_id": s_id, "hat_id": hat_id, "scores": hat_id @ ids.T}
+        if modality is not None:
+            s_mo, hat_mo = self.sessions(modality, batch, self.mo_attention)
+            out.update(modality=modality, s_mo=s_mo, hat_mo=hat_mo, scores=out["scores"] + hat_mo @ modality.T)
+        return out
+
+    def forward(self, batch: SequenceBatch) -> Tensor:
+        """``[B, N+1]`` :math:`\\hat y` of eq. 14."""
+        return self.represent(batch)["scores"]
+
+    # ------------------------------------------------------------------------------------------------ losses
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+        """Eq. 16 on a batch of the training split: cross-entropy + β (L_align + L_joint + L_co)."""
+        c = self.config
+        r = self.represent(batch)
+        main = cross_entropy(r["scores"], batch.targets)
+        auxiliary = {}
+        if self.use_text and c.alignment:
+            p_id = F.cosine_similarity(self.align[0](r["s_id"]), self.align[1](r["hat_id"]), dim=-1)
+            p_mo = F.cosine_similarity(self.align[4](r["s_mo"]), self.align[5](r["hat_mo"]), dim=-1)
+            cross = F.cosine_similarity(self.align[2](r["s_id"]), self.align[3](r["s_mo"]), dim=-1)
+            auxiliary["align"] = sum(alignment_losses(p_id, p_mo, cross))  # eq. 11
+        if self.use_text and c.joint:
+            a = F.cosine_similarity(r["s_id"], r["ids"][batch.targets], dim=-1)
+            b = F.cosine_similarity(r["s_mo"], r["modality"][batch.targets], dim=-1)
+            flag = self.cooccurs(batch.items, batch.mask, batch.targets, 2 if c.flag_leave_session_out else 1)
+            auxiliary["joint"] = joint_loss(a, b, flag)
+        if c.cooccurrence_loss:
+            anchors = torch.unique(torch.cat([batch.items[batch.mask], batch.targets]))
+            auxiliary["co"] = self.cooccurrence_loss(r["ids"], anchors)
+        reduce = torch.sum if c.aux_reduction == "sum" else torch.mean
+        auxiliary = {name: reduce(value) if value.numel() else value.sum() for name, value in auxiliary.items()}
+        total = main + c.beta * sum(auxiliary.values(), main.new_zeros(()))
+        parts = {"loss": float(total.detach()), "main": float(main.detach())}
+        parts.update({name: float(value.detach()) for name, value in auxiliary.items()})
+        return total, parts
+
+    def edge_counts(self, source: Tensor, target: Tensor) -> Tensor:
+        """:math:`A_{ij}` for every pair of ``source`` and ``target`` (same shape), 0 where none: a binary search in
+        the sorted edge keys, never a dense matrix."""
+        if self.edge_key.numel() == 0:
+            return torch.zeros_like(source)
+        key = source * (self.num_items + 1) + target
+        position = torch.searchsorted(self.edge_key, key).clamp(max=self.edge_key.numel() - 1)
+        return torch.where(self.edge_key[position] == key, self.edge_count[position], 0)
+
+    def cooccurs(self, items: Tensor, mask: Tensor, targets: Tensor, min_count: int = 1) -> Tensor:
+        """``[B]`` the flag of eq. 13: the target is one of the session's items, or co-occurs with one in at least
+        ``min_count`` training sessions."""
+        targets = targets.unsqueeze(1).expand_as(items)
+        hit = (self.edge_counts(items, targets) >= min_count) | (items == targets)
+        return (hit & mask).any(1)
+
+    def cooccurrence_loss(self, table: Tensor, anchors: Tensor) -> Tensor:
+        """``[A']`` eq. 17 (softmax form) for the ``anchors`` that co-occur with at least one item."""
+        positives = self.positives[anchors]  # [A, l], 0 = none
+        has = positives > 0
+        keep = has.any(1)
+        anchors, positives, has = anchors[keep], positives[keep], has[keep]
+        anchor = table[anchors]  # [A, d]
+        mean = (table[positives] * has.unsqueeze(-1)).sum(1) / has.sum(1, keepdim=True)  # ē+, [A, d]
+        negatives = torch.randint(1, self.num_items + 1, positives.shape, device=anchors.device)  # [A, l]
+        column = anchors.unsqueeze(1).expand_as(negatives)
+        usable = (self.edge_counts(column, negatives) == 0) & (negatives != column)
+        positive = F.cosine_similarity(anchor, mean, dim=-1)  # [A]
+        negative = F.cosine_similarity(anchor.unsqueeze(1), table[negatives], dim=-1)  # [A, l]
+        logits = torch.cat([positive.unsqueeze(1), negative.masked_fill(~usable, float("-inf"))], 1)
+        return torch.logsumexp(logits, 1) - positive
+
+    def _check_width(self, batch: SequenceBatch) -> None:
+        if batch.items.size(1) > self.config.max_len:
+            raise ValueError(f"batch of width {batch.items.size(1)} exceeds max_len={self.config.max_len}; "
+                             "collate with max_len=model.max_len")
+
+    def extra_repr(self) -> str:
+        c = self.config
+        variant = [name for name, on in (("-IdMo", self.use_text and not c.alignment),
+                                         ("-JoIn", self.use_text and not c.joint),
+                                         ("-DirAtt", c.attention == "same_qk"), ("NoAtt", c.attention == "none"),
+                                         ("no L_co", not c.cooccurrence_loss), ("ID only", not self.use_text)) if on]
+        text = f", text={c.text_encoder}:{self.text_vectors.size(1)}" if self.use_text else ""
+        return (f"num_items={self.num_items}, dim={c.dim}, layers={c.num_layers}, heads={c.num_heads}, "
+                f"beta={c.beta}, edges={self.adjacency.values().numel()}{text}"
+                + (f", variant={'+'.join(variant)}" if variant else ""))
+
+
+def propagate(adjacency: Tensor, table: Tensor, layers: nn.ModuleList, residual: bool = True,
+              transposed: Tensor | None = None) -> Tensor:
+    """``[N, d]`` eq. 4 applied ``len(layers)`` times: :math:`E^{(l+1)} = E^{(l)} + \\hat A E^{(l)} W^l` (without
+    the first term when not ``residual``), :math:`\\hat A` the sparse ``[N, N]`` ``adjacency`` (:math:`D^{-1} A`);
+    see :func:`sparse_product` for ``transposed``."""
+    for layer in layers:
+        message = layer(sparse_product(adjacency, table, transposed))
+        table = table + message if residual else message
+    return table
+
+
+def sparse_product(matrix: Tensor, dense: Tensor, transposed: Tensor | None = None) -> Tensor:
+    """``matrix @ dense`` for a constant sparse ``matrix``. Given ``transposed`` (``matrix.T``, both CSR), the
+    gradient is ``transposed @ grad``: on CPU a CSR product is about 5 times faster than a COO one, and torch's
+    own backward of a CSR product is slower than both. Without it, :func:`torch.sparse.mm`. ``dense`` is cast to the
+    matrix's dtype (under autocast the layers around it may give bfloat16)."""
+    dense = dense.to(matrix.dtype)
+    if transposed is None:
+        return torch.sparse.mm(matrix, dense)
+    return _ConstantSparseProduct.apply(matrix, transposed, dense)
+
+
+class _ConstantSparseProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, matrix: Tensor, transposed: Tensor, dense: Tensor) -> Tensor:
+        ctx.transposed = transposed
+        return matrix @ dense
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, ctx.transposed @ grad
+
+
+def alignment_losses(p_id: Tensor, p_mo: Tensor, cross: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``L_align.id``, ``L_align.mo`` (eq. 9) and ``L_id.mo`` (eq. 10), each ``[B]``, from the similarities of the
+    within-stream pairs ``p_id``, ``p_mo`` and of the cross-stream pair ``cross``:
+    :math:`\\log(1 + e^X / (1 + e^P)) = \\mathrm{softplus}(X - \\mathrm{softplus}(P))` and
+    :math:`\\log(1 + (e^{P_{id}} + e^{P_{mo}}) / (1 + e^X)) = \\mathrm{softplus}(\\mathrm{logaddexp}(P_{id},
+    P_{mo}) - \\mathrm{softplus}(X))`."""
+    align_id = F.softplus(cross - F.softplus(p_id))
+    align_mo = F.softplus(cross - F.softplus(p_mo))
+    id_mo = F.softplus(torch.logaddexp(p_id, p_mo) - F.softplus(cross))
+    return align_id, align_mo, id_mo
+
+
+def joint_loss(sim_id: Tensor, sim_mo: Tensor, flag: Tensor) -> Tensor:
+    """``[B]`` eq. 12–13: the ID loss primary where ``flag``, the modality loss primary elsewhere."""
+    both = torch.logaddexp(sim_id, sim_mo)
+    loss_id, loss_mo = both - sim_id, both - sim_mo  # eq. 12
+    return torch.where(flag, loss_id + 0.5 * loss_mo, loss_mo + 0.5 * loss_id)  # eq. 13
+
+
+def neighbour_table(graph: Data, num_nodes: int, width: int) -> Tensor:
+    """``[num_nodes, width]`` the targets of every node's out-edges (at most ``width``, in edge order), 0-padded."""
+    source, target = graph.edge_index
+    degree = torch.bincount(source, minlength=num_nodes)
+    rank = torch.arange(source.numel()) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
+    keep = rank < width
+    table = torch.zeros(num_nodes, width, dtype=torch.long)
+    table[source[keep], rank[keep]] = target[keep]
+    return table
+
+
+def text_vectors_of(dataset: SessionDataset, config: SRIMConfig) -> Tensor:
+    """The dataset's item text encoded by ``config.text_encoder`` (cached), or the text vectors it ships."""
+    if dataset.text is not None:
+        return item_text_embedding(dataset, config.text_encoder)
+    if dataset.text_embedding is not None:
+        log.info("dataset %s ships item text vectors; text_encoder is not used", dataset.name)
+        return dataset.text_embedding
+    raise ConfigError(f"SRIM with use_text=true needs item text, but dataset {dataset.name} has none; set "
+                      "use_text=false (the ID stream only) or choose a dataset with item text (scientific, synthetic)")
+
+
+def _clear_after_loading(module: SRIM, incompatible_keys) -> None:
+    """New weights make the cached eval-mode tables stale."""
+    module.clear_cache()
+
+
+def _check(config: SRIMConfig) -> None:
+    if config.attention not in ATTENTIONS:
+        raise ConfigError(f"attention: unknown {config.attention!r}; choose one of {', '.join(ATTENTIONS)}")
+    if config.aux_reduction not in AUX_REDUCTIONS:
+        raise ConfigError(f"aux_reduction: unknown {config.aux_reduction!r}; "
+                          f"choose one of {', '.join(AUX_REDUCTIONS)}")
+    if config.text_encoder not in TEXT_ENCODERS:
+        raise ConfigError(f"text_encoder: unknown {config.text_encoder!r}; choose one of {', '.join(TEXT_ENCODERS)}")
+    for key, least in (("dim", 1), ("num_heads", 1), ("co_samples", 1), ("max_len", 1), ("num_layers", 0),
+                       ("graph_top_k", 0)):
+        value = getattr(config, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ConfigError(f"{key} must be an integer >= {least}, got {value!r}")
+    if config.dim % config.num_heads:
+        raise ConfigError(f"dim ({config.dim}) must be a multiple of num_heads ({config.num_heads})")
+    if not config.beta >= 0:
+        raise ConfigError(f"beta must be >= 0, got {config.beta}")
+    for key in ("dropout", "attn_dropout"):
+        if not 0.0 <= getattr(config, key) < 1.0:
+            raise ConfigError(f"{key} must lie in [0, 1), got {getattr(config, key)}")
+
+
+__all__ = ["ATTENTIONS", "AUX_REDUCTIONS", "SRIM", "SRIMConfig", "alignment_losses", "joint_loss", "propagate",
+           "sparse_product"]
