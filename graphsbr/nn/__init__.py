@@ -1,16 +1,19 @@
 """Reusable layers: item encoders over global graphs, side-field embeddings, attention variants, transformers,
 SR-GNN's gated graph layer, ScoreNet's re-engagement scores."""
 from .adaptive_entmax import AdaptiveAlpha, AdaptiveEntmaxAttention, EntmaxReadout, masked_entmax
-from .attention import DecoupledAttention, FusedAttention, MultiHeadAttention
+from .attention import DecoupledAttention, DecoupledConcatAttention, FusedAttention, MultiHeadAttention
+from .direct_attention import DirectAttention
 from .dropout import Dropout
 from .fusion import FUSIONS, Fusion
 from .graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
+from .hie import HomogeneousInformationExtraction
 from .item_encoder import ITEM_ENCODERS, ItemEncoder
 from .packing import Packing
 from .re_engagement import SLOT_ORDERS, ReEngagementScore
 from .session_gnn import GatedSessionGraphConv
 from .side_embedding import SideEmbedding
 from .transformer import TransformerBlock, TransformerEncoder
+from .untied_attention import UntiedFusedAttention
 from .weighted_edge_gat_conv import WeightedEdgeGATConv
 
 __all__ = [
@@ -21,12 +24,15 @@ __all__ = [
     "AdaptiveAlpha",
     "AdaptiveEntmaxAttention",
     "DecoupledAttention",
+    "DecoupledConcatAttention",
+    "DirectAttention",
     "Dropout",
     "EntmaxReadout",
     "FusedAttention",
     "Fusion",
     "GatedSessionGraphConv",
     "GraphAttentionEncoder",
+    "HomogeneousInformationExtraction",
     "ItemEncoder",
     "MultiHeadAttention",
     "Packing",
@@ -34,6 +40,7 @@ __all__ = [
     "SideEmbedding",
     "TransformerBlock",
     "TransformerEncoder",
+    "UntiedFusedAttention",
     "WeightedEdgeGATConv",
     "masked_entmax",
 ]
