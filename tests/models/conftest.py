@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+import graphsbr
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -10,3 +12,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    """The small synthetic set the model tests share: 300 items, 3,000 sessions, categories, brands and text."""
+    return graphsbr.load_dataset("synthetic", num_items=300, num_sessions=3000)

@@ -5,7 +5,6 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv
 
-import graphsbr
 from graphsbr import ConfigError
 from graphsbr.data.collate import collate_sequences
 from graphsbr.models.a2dmtl import A2DMTL, A2DMTLConfig
@@ -35,11 +34,6 @@ ABLATIONS = {
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return graphsbr.load_dataset("synthetic", num_items=300, num_sessions=3000)
 
 
 def build(dataset, refresh=True, **overrides):

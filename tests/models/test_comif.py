@@ -4,7 +4,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-import graphsbr
 from graphsbr import ConfigError, SideField
 from graphsbr.data.collate import collate_sequences
 from graphsbr.models import MODELS
@@ -33,11 +32,6 @@ VARIANTS = {
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return graphsbr.load_dataset("synthetic", num_items=300, num_sessions=3000)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torch.profiler import profile
 
-import graphsbr
 from graphsbr import ConfigError, SessionSplit
 from graphsbr.data.collate import SequenceBatch, collate_sequences
 from graphsbr.data.text import item_text_embedding
@@ -34,11 +33,6 @@ VARIANTS = {
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return graphsbr.load_dataset("synthetic", num_items=300, num_sessions=3000)
 
 
 @pytest.fixture(scope="module")
