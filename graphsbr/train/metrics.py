@@ -73,6 +73,10 @@ class RankingMetrics:
         """The sums and the count, for reduction across processes."""
         return self.sums.clone(), self.count
 
+    def load_state(self, sums: Tensor, count: int) -> None:
+        """Replaces the sums and the count (with their totals over processes)."""
+        self.sums, self.count = sums.to(torch.float64), count
+
     def compute(self) -> dict[str, float]:
         count = max(self.count, 1)
         return {f"{m}@{k}": float(self.sums[i, j]) / count

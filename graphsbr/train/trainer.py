@@ -150,8 +150,9 @@ class Trainer:
             raise ConfigError("device cuda requested but torch sees no CUDA device")
         self.group, device = setup(config.device)
         self.device = torch.device(device)
-        self.amp = amp_dtype(config.amp) if self.device.type == "cuda" else None
-        if amp_dtype(config.amp) is not None and self.amp is None:
+        dtype = amp_dtype(config.amp)
+        self.amp = dtype if self.device.type == "cuda" else None
+        if dtype is not None and self.amp is None:
             log.warning("amp=%s applies on CUDA only; training on %s in full precision", config.amp, self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -205,7 +206,7 @@ class Trainer:
         if self.group.distributed:
             sums, count = metrics.state()
             totals = self.group.sum(torch.cat([sums.flatten(), sums.new_tensor([count])]).to(self.device)).cpu()
-            metrics.sums, metrics.count = totals[:-1].view_as(sums), int(totals[-1])
+            metrics.load_state(totals[:-1].view_as(sums), int(totals[-1]))
         return metrics.compute()
 
     def eval_batch_size(self) -> int:
@@ -236,8 +237,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             # every parameter a step leaves unused (an ablation's, a side field's) is tolerated
-            self.objective = DistributedDataParallel(Objective(self.model, self.training_mode == "sequence"),
-                                                     find_unused_parameters=True)
+            self.objective = DistributedDataParallel(self.objective, find_unused_parameters=True)
         start = time.perf_counter()
         while self.optimizer is not None and self.epoch < cfg.epochs and self.stale < cfg.patience:
             epoch_start = time.perf_counter()
