@@ -1,6 +1,7 @@
 """Data-parallel training under ``torchrun`` (2 gloo processes on the CPU) against one process."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,16 +24,21 @@ def test_shard_takes_every_world_th_sample():
     assert Group().shard(values) is values
 
 
+def torchrun(*args: str) -> str:
+    """``graphsbr train ARGS`` in 2 gloo processes; returns what they printed."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "graphsbr", "train", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "run"
     sets = [arg for key, value in SETTINGS.items() for arg in ("--set", f"{key}={value}")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "graphsbr", "train", "--model", "sasrec", "--dataset", "synthetic", "--out", str(out), *sets]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, done.stdout
+    return out, torchrun("--model", "sasrec", "--dataset", "synthetic", "--out", str(out), *sets)
 
 
 def test_two_processes_write_one_run_folder(ddp_run):
@@ -60,3 +66,12 @@ def test_distributed_steps_reach_the_single_process_weights(ddp_run):
     distributed = read_checkpoint(out / BEST)["model"]
     for name, value in trainer.model.state_dict().items():
         torch.testing.assert_close(distributed[name], value, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_a_distributed_run_resumes(ddp_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(ddp_run[0], out)
+    torchrun("--out", str(out), "--resume", "--epochs", "2")
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert read_checkpoint(out / "last.pt", keys=("steps",))["steps"] == 6  # 3 more global batches
