@@ -94,6 +94,7 @@ def setup(device: str) -> tuple[Group, str]:
 def teardown() -> None:
     """Leaves the process group (at the end of a distributed ``graphsbr train``)."""
     if dist.is_initialized():
+        dist.barrier()  # every rank is done with the group before it goes
         dist.destroy_process_group()
 
 

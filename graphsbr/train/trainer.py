@@ -12,6 +12,7 @@ across processes, and rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -164,7 +165,7 @@ class Trainer:
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = _adam(trainable, config) if trainable else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
-        self.objective = Objective(model, self.training_mode == "sequence")
+        self.objective = self.objective_module = Objective(model, self.training_mode == "sequence")
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.lr_step, config.lr_gamma) \
             if self.optimizer is not None and config.lr_step > 0 else None
         self.history: list[dict] = []
@@ -271,6 +272,11 @@ class Trainer:
                 if self.group.main:
                     log.info("budget of %g minutes spent after epoch %d", cfg.budget_minutes, self.epoch)
                 break
+        if self.objective is not self.objective_module:
+            # drop DDP (and its reducer's hold on the process group) while the group is alive: destroyed at exit,
+            # after the group, the reducer's gloo threads deadlock on the GIL
+            self.objective = self.objective_module
+            gc.collect()
         return self._finish()
 
     def _train_epoch(self) -> tuple[dict[str, float], int]:
