@@ -48,6 +48,7 @@ except ImportError:  # Windows: runs are not locked
     fcntl = None
 
 BEST, LAST, LOCK = "best.pt", "last.pt", ".lock"
+RANKS = "ranks.pt"  #: every test sample's target rank (int32, split order), written with results.json
 #: The most scores ``[batch, N+1]`` one evaluation batch may hold: evaluation batches shrink for large catalogues.
 SCORE_ELEMENTS = 2**25
 
@@ -195,15 +196,18 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def evaluate(self, split_name: str = "valid") -> dict[str, float]:
-        """Full-ranking metrics of the current weights on a split."""
+    def evaluate(self, split_name: str = "valid", ranks: list | None = None) -> dict[str, float]:
+        """Full-ranking metrics of the current weights on a split; ``ranks``, when given, receives every sample's
+        target rank (this process's samples, in split order)."""
         refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
         self.model.eval()
         metrics = RankingMetrics()
         for batch in self.loader(split_name, batch_size=self.eval_batch_size()):
             with self.autocast():
                 scores = self.model(batch)
-            metrics.update(scores.float(), targets_of(batch))
+            batch_ranks = metrics.update(scores.float(), targets_of(batch))
+            if ranks is not None:
+                ranks.append(batch_ranks)
         if self.group.distributed:
             sums, count = metrics.state()
             totals = self.group.sum(torch.cat([sums.flatten(), sums.new_tensor([count])]).to(self.device)).cpu()
@@ -343,7 +347,8 @@ class Trainer:
             self.model.load_state_dict(self._best_weights)
         valid = self.evaluate("valid")
         eval_start = time.perf_counter()
-        test = self.evaluate("test")
+        ranks: list[torch.Tensor] = []
+        test = self.evaluate("test", ranks)
         eval_seconds = time.perf_counter() - eval_start
         results = {
             "model": self.model.name, "dataset": self.dataset.name, "protocol": self.dataset.protocol,
@@ -355,6 +360,8 @@ class Trainer:
             "num_parameters": count_parameters(self.model), "config": self._run_config(),
         }
         if self.writing:
+            if not self.group.distributed:  # per-sample ranks, for paired significance tests between runs
+                atomic_save({"test": torch.cat(ranks).to(torch.int32)}, self.out / RANKS)
             _write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
         return results
 

@@ -64,6 +64,10 @@ def test_fit_writes_a_complete_run_and_learns(data, tmp_path):
     assert history[-1]["loss"] < history[0]["loss"]
     assert saved["valid"]["mrr@20"] == max(h["valid"]["mrr@20"] for h in history)
     assert saved["test"]["hr@20"] > 0.1
+    ranks = torch.load(tmp_path / "run" / "ranks.pt", weights_only=True)["test"]
+    assert ranks.dtype == torch.int32 and ranks.numel() == data.test.num_samples and ranks.min() >= 1
+    assert (ranks <= 20).double().mean().item() == pytest.approx(saved["test"]["hr@20"])
+    assert torch.where(ranks <= 20, 1.0 / ranks.double(), 0.0).mean().item() == pytest.approx(saved["test"]["mrr@20"])
 
 
 def test_same_seed_same_results_json_metrics(data, tmp_path):

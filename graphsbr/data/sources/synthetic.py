@@ -85,7 +85,7 @@ def read(files, **options) -> ClickLog:
 
 
 def generate(*, num_items: int = 2000, num_sessions: int = 20000, num_categories: int = 50, num_brands: int = 200,
-             days: float = 60, seed: int = 0) -> ClickLog:
+             days: float = 60, session_length: int | None = None, seed: int = 0) -> ClickLog:
     """A synthetic click log (see the module docstring); raw session, item, category and brand ids are ints.
 
     Args:
@@ -94,18 +94,22 @@ def generate(*, num_items: int = 2000, num_sessions: int = 20000, num_categories
         num_categories: number of categories (values ``1..num_categories``).
         num_brands: number of brands (values ``1..num_brands``).
         days: the span of the log; the ``session`` protocol's last 7 days hold about ``7 / days`` of the sessions.
+        session_length: every session has exactly this many clicks (the scaling benchmarks' fixed lengths);
+            ``None``: the log-normal lengths.
         seed: the seed; the same seed gives the same log.
 
     Raises:
-        ConfigError: a size is not positive, or there are fewer items than categories.
+        ConfigError: a size is not positive, there are fewer items than categories, or ``session_length < 2``.
     """
     _check(num_items=num_items, num_sessions=num_sessions, num_categories=num_categories, num_brands=num_brands,
            days=days)
+    if session_length is not None and session_length < 2:
+        raise ConfigError(f"synthetic: session_length must be at least 2 (a prefix and a target), got {session_length}")
     if num_items < num_categories:
         raise ConfigError(f"synthetic: num_items ({num_items}) must be at least num_categories ({num_categories})")
     rng = np.random.Generator(np.random.PCG64(seed))
     catalogue = _catalogue(rng, num_items, num_categories, num_brands)
-    clicks = _sessions(rng, catalogue, num_sessions)  # [S, longest], -1 after the end
+    clicks = _sessions(rng, catalogue, num_sessions, session_length)  # [S, longest], -1 after the end
     mask = clicks >= 0
     lengths = mask.sum(1)
     gaps = rng.integers(MIN_GAP, MAX_GAP + 1, size=clicks.shape).astype(np.float64)
@@ -120,7 +124,7 @@ def generate(*, num_items: int = 2000, num_sessions: int = 20000, num_categories
                    "brand": pd.DataFrame({"item": item_id, "value": catalogue.brand + 1})},
         item_text=pd.DataFrame({"item": item_id, "text": _item_text(rng, catalogue, num_categories, num_brands)}),
         path=f"synthetic(num_items={num_items}, num_sessions={num_sessions}, num_categories={num_categories}, "
-             f"num_brands={num_brands}, days={days:g}, seed={seed})")
+             f"num_brands={num_brands}, days={days:g}, session_length={session_length}, seed={seed})")
 
 
 class _GroupedSampler:
@@ -208,10 +212,12 @@ def _chain(rng, mass):
     return target, weight / (1.0 - JUMP)
 
 
-def _sessions(rng, catalogue: _Catalogue, num_sessions) -> np.ndarray:
+def _sessions(rng, catalogue: _Catalogue, num_sessions, session_length=None) -> np.ndarray:
     """``[S, longest]`` item indices of every session (``-1`` after its end), generated position by position."""
     lengths = np.minimum(2 + np.floor(rng.lognormal(LENGTH_MU, LENGTH_SIGMA, size=num_sessions)).astype(np.int64),
                          MAX_LENGTH)
+    if session_length is not None:
+        lengths = np.full(num_sessions, session_length, dtype=np.int64)
     clicks = np.full((num_sessions, int(lengths.max())), -1, dtype=np.int64)
     category = catalogue.any_category(np.zeros(num_sessions, dtype=np.int64), rng.random(num_sessions))
     clicks[:, 0] = catalogue.in_category(category, rng.random(num_sessions))

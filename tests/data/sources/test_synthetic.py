@@ -43,6 +43,15 @@ def test_bad_sizes_raise_config_error():
         synthetic.generate(num_sessions=0)
     with pytest.raises(ConfigError, match="at least num_categories"):
         synthetic.generate(num_items=10, num_categories=20)
+    with pytest.raises(ConfigError, match="session_length must be at least 2"):
+        synthetic.generate(session_length=1)
+
+
+def test_fixed_session_length():
+    log = synthetic.generate(**SMALL, session_length=30)
+    lengths = np.bincount(pd.factorize(log.session)[0])
+    assert (lengths == 30).all() and len(lengths) == SMALL["num_sessions"]
+    assert (log.item[:-1] != log.item[1:]).any()
 
 
 def test_sizes_after_the_session_protocol(record, dataset):
