@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paper_numbers import PAPER, PROTOCOL_NOTES  # noqa: E402
+from paper_numbers import PAPER, PROTOCOL_NOTES
 
 #: the seed models of each dataset (the datasets of their papers that we have), then the baselines run on each
 SEED_MODELS = {"diginetica": ("a2dmtl", "scorenet"), "tmall": ("a2dmtl", "scorenet"), "beauty": ("comif", "asif"),
@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 def parse_variant(text: str) -> tuple[str | None, str, str, dict]:
     """``"beauty::COMIF w/o UPA=comif:upa_weight=0"`` -> ``("beauty", "COMIF w/o UPA", "comif", {"upa_weight": "0"})``
     (without ``DATASET::`` the variant runs on every chosen dataset)."""
-    dataset, sep, text = text.rpartition("::")
+    dataset, _, text = text.rpartition("::")
     head, _, settings = text.partition(":")
     label, _, model = head.rpartition("=")
     if not label or not model:
@@ -94,7 +94,7 @@ def train(run: dict, args) -> dict:
     start = time.perf_counter()
     with open(folder.parent / f"{folder.name}.log", "a") as log:
         try:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
                                   timeout=args.budget_minutes * 60 * 2 + args.grace).returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
@@ -132,8 +132,12 @@ def rows_of(dataset: str, finished: list[dict]) -> list[dict]:
 
 def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
     """Each seed model against the best baseline by mean validation ``selection`` metric."""
-    from graphsbr.train.significance import paired_randomization_test, paired_t_test, reciprocal_ranks, \
-        wilcoxon_signed_rank
+    from graphsbr.train.significance import (
+        paired_randomization_test,
+        paired_t_test,
+        reciprocal_ranks,
+        wilcoxon_signed_rank,
+    )
 
     def mean_rr(row, seeds):
         ranks = [torch.load(r["folder"] / "ranks.pt", weights_only=True)["test"] for r in row["runs"]
@@ -144,8 +148,8 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
     if not baselines:
         return []
     best = max(baselines, key=lambda r: statistics.mean(x["results"]["valid"][selection] for x in r["runs"]))
-    lines = [f"Paired tests over the {dataset} test samples' reciprocal ranks (MRR@20 per sample, averaged over the "
-             f"seeds both have) against the best baseline on validation {selection}, **{best['label']}**:", "",
+    lines = [(f"Paired tests over the {dataset} test samples' reciprocal ranks (MRR@20 per sample, averaged over the "
+              f"seeds both have) against the best baseline on validation {selection}, **{best['label']}**:"), "",
              "| model | seeds | MRR@20 difference | paired t p | Wilcoxon p | randomization p |", "|---|---|---|---|---|---|"]
     for row in rows:
         if row["model"] not in SEED_MODELS[dataset] or row["settings"] or not row["runs"]:
@@ -165,8 +169,8 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
 
 def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
     metrics = METRICS[dataset]
-    lines = ["| model | seeds | " + " | ".join(f"{m} (paper, gap)" for m in metrics)
-             + " | epochs (best) | train min | samples/s |", "|---" * (len(metrics) + 5) + "|"]
+    lines = [("| model | seeds | " + " | ".join(f"{m} (paper, gap)" for m in metrics)
+              + " | epochs (best) | train min | samples/s |"), "|---" * (len(metrics) + 5) + "|"]
     for row in rows:
         if not row["runs"]:
             lines.append(f"| {row['label']} | 0 | n/a: {row['errors'][0]['error'] if row['errors'] else ''} |")
@@ -221,10 +225,10 @@ def report(finished: list[dict], args, seconds: float) -> str:
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:])
     lines = ["# Reproduction: our runs beside the papers", "",
              f"`{command}`", "",
-             f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it runs "
-             f"out), {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
-             f"{seconds / 60:.0f} min in all. Cells: test mean ± std over the seeds (paper's number, relative gap). "
-             "Epochs: run (selected on validation) per seed.", ""]
+             (f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it runs "
+              f"out), {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
+              f"{seconds / 60:.0f} min in all. Cells: test mean ± std over the seeds (paper's number, relative gap). "
+              "Epochs: run (selected on validation) per seed."), ""]
     notes = Path(args.notes) if args.notes else None
     if notes is not None and notes.is_file():
         lines += [notes.read_text().strip(), ""]

@@ -148,7 +148,7 @@ def run_cells(cells: list, args) -> list[dict]:
         command = [sys.executable, __file__, "--worker", "--cells", json.dumps(group), "--device", args.device,
                    "--threads", str(args.threads), "--warmup", str(args.warmup), "--steps", str(args.steps),
                    "--eval-samples", str(args.eval_samples)] + (["--root", args.root] if args.root else [])
-        process = subprocess.run(command, capture_output=True, text=True, timeout=args.cell_timeout * len(group),
+        process = subprocess.run(command, capture_output=True, text=True, check=False, timeout=args.cell_timeout * len(group),
                                  env=_child_env())
         found = [json.loads(line[5:]) for line in process.stdout.splitlines() if line.startswith("CELL ")]
         if process.returncode and len(found) < len(group):
