@@ -72,7 +72,11 @@ def measure(model: str, dataset: str, root, settings: dict, args) -> dict:
                                                         "device": args.device, "epoch_steps": args.warmup,
                                                         **settings})
     except (ConfigError, DataError) as error:  # e.g. a model that needs side information the dataset lacks
-        return {**cell, "error": str(error).splitlines()[0][:160]}
+        if model != "srim" or "use_text" in settings:
+            return {**cell, "error": str(error).splitlines()[0][:160]}
+        return measure(model, dataset, root, {**settings, "use_text": "false"}, args)  # SRIM's ID stream alone
+    if settings.get("use_text") == "false":
+        cell["model"] = f"{model} (text off)"
     data = trainer.dataset
     cell.update(num_items=data.num_items, train_samples=data.train.num_samples,
                 test_samples=data.test.num_samples, parameters=count_parameters(trainer.model),

@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..graphs import cooccurrence_graph
 from ..nn.direct_attention import DirectAttention
 from ..nn.dropout import Dropout
+from ..nn.sparse import sparse_product
 from .base import SessionRecommender, cross_entropy, masked_mean
 
 log = logging.getLogger(__name__)
@@ -361,13 +362,13 @@ class SRIM(SessionRecommender):
         main = cross_entropy(r["scores"], batch.targets)
         auxiliary = {}
         if self.use_text and c.alignment:
-            p_id = F.cosine_similarity(self.align[0](r["s_id"]), self.align[1](r["hat_id"]), dim=-1)
-            p_mo = F.cosine_similarity(self.align[4](r["s_mo"]), self.align[5](r["hat_mo"]), dim=-1)
-            cross = F.cosine_similarity(self.align[2](r["s_id"]), self.align[3](r["s_mo"]), dim=-1)
+            p_id = cosine(self.align[0](r["s_id"]), self.align[1](r["hat_id"]), dim=-1)
+            p_mo = cosine(self.align[4](r["s_mo"]), self.align[5](r["hat_mo"]), dim=-1)
+            cross = cosine(self.align[2](r["s_id"]), self.align[3](r["s_mo"]), dim=-1)
             auxiliary["align"] = sum(alignment_losses(p_id, p_mo, cross))  # eq. 11
         if self.use_text and c.joint:
-            a = F.cosine_similarity(r["s_id"], r["ids"][batch.targets], dim=-1)
-            b = F.cosine_similarity(r["s_mo"], r["modality"][batch.targets], dim=-1)
+            a = cosine(r["s_id"], r["ids"][batch.targets], dim=-1)
+            b = cosine(r["s_mo"], r["modality"][batch.targets], dim=-1)
             flag = self.cooccurs(batch.items, batch.mask, batch.targets, 2 if c.flag_leave_session_out else 1)
             auxiliary["joint"] = joint_loss(a, b, flag)
         if c.cooccurrence_loss:
@@ -407,8 +408,8 @@ class SRIM(SessionRecommender):
         negatives = torch.randint(1, self.num_items + 1, positives.shape, device=anchors.device)  # [A, l]
         column = anchors.unsqueeze(1).expand_as(negatives)
         usable = (self.edge_counts(column, negatives) == 0) & (negatives != column)
-        positive = F.cosine_similarity(anchor, mean, dim=-1)  # [A]
-        negative = F.cosine_similarity(anchor.unsqueeze(1), table[negatives], dim=-1)  # [A, l]
+        positive = cosine(anchor, mean, dim=-1)  # [A]
+        negative = cosine(anchor.unsqueeze(1), table[negatives], dim=-1)  # [A, l]
         logits = torch.cat([positive.unsqueeze(1), negative.masked_fill(~usable, float("-inf"))], 1)
         return torch.logsumexp(logits, 1) - positive
 
@@ -440,26 +441,9 @@ def propagate(adjacency: Tensor, table: Tensor, layers: nn.ModuleList, residual:
     return table
 
 
-def sparse_product(matrix: Tensor, dense: Tensor, transposed: Tensor | None = None) -> Tensor:
-    """``matrix @ dense`` for a constant sparse ``matrix``. Given ``transposed`` (``matrix.T``, both CSR), the
-    gradient is ``transposed @ grad``: on CPU a CSR product is about 5 times faster than a COO one, and torch's
-    own backward of a CSR product is slower than both. Without it, :func:`torch.sparse.mm`. ``dense`` is cast to the
-    matrix's dtype (under autocast the layers around it may give bfloat16)."""
-    dense = dense.to(matrix.dtype)
-    if transposed is None:
-        return torch.sparse.mm(matrix, dense)
-    return _ConstantSparseProduct.apply(matrix, transposed, dense)
-
-
-class _ConstantSparseProduct(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, matrix: Tensor, transposed: Tensor, dense: Tensor) -> Tensor:
-        ctx.transposed = transposed
-        return matrix @ dense
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return None, None, ctx.transposed @ grad
+def cosine(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
+    """Cosine similarity in float32 (in float16 a squared norm overflows past 65504)."""
+    return F.cosine_similarity(a.float(), b.float(), dim=dim)
 
 
 def alignment_losses(p_id: Tensor, p_mo: Tensor, cross: Tensor) -> tuple[Tensor, Tensor, Tensor]:

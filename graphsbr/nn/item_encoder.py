@@ -8,6 +8,7 @@ from torch_geometric.data import Data
 from ..data.dataset import SessionDataset
 from ..errors import ConfigError
 from ..graphs import cooccurrence_graph, item_transition_graph
+from .sparse import sparse_product
 from .weighted_edge_gat_conv import WeightedEdgeGATConv
 
 #: The encoders: a plain table, a GAT over the item transition graph, a GCN over the co-occurrence graph.
@@ -92,7 +93,7 @@ class ItemEncoder(nn.Module):
         if self.kind == "gat":
             table = table + self.conv(table, self.edge_index, self.edge_weight)
         else:
-            table = table + self.linear(torch.sparse.mm(self.adjacency, table))
+            table = table + self.linear(sparse_product(self.adjacency, table))
         table = table * (torch.arange(table.size(0), device=table.device) > 0).unsqueeze(1)  # padding row stays 0
         if not self.training:
             self._cache = table.detach()

@@ -112,18 +112,24 @@ class SparseAggregation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, values: Tensor, x: Tensor, structure: CSRStructure) -> Tensor:
+        ctx.dtypes = values.dtype, x.dtype
+        values, x = values.float(), x.float()  # sparse kernels have no half-precision versions (autocast)
         ctx.save_for_backward(values, x)
         ctx.structure = structure
-        return structure.matrix(values) @ x
+        with torch.autocast(x.device.type, enabled=False):
+            return structure.matrix(values) @ x
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         values, x = ctx.saved_tensors
         structure = ctx.structure
         grad_values = grad_x = None
-        if ctx.needs_input_grad[0]:
-            pattern = structure.matrix(torch.ones_like(values))
-            grad_values = torch.sparse.sampled_addmm(pattern, grad.contiguous(), x.T, beta=0.0).values()
-        if ctx.needs_input_grad[1]:
-            grad_x = structure.matrix(values, transposed=True) @ grad
+        grad = grad.float()
+        with torch.autocast(grad.device.type, enabled=False):
+            if ctx.needs_input_grad[0]:
+                pattern = structure.matrix(torch.ones_like(values))
+                grad_values = torch.sparse.sampled_addmm(pattern, grad.contiguous(), x.T, beta=0.0).values()
+                grad_values = grad_values.to(ctx.dtypes[0])
+            if ctx.needs_input_grad[1]:
+                grad_x = (structure.matrix(values, transposed=True) @ grad).to(ctx.dtypes[1])
         return grad_values, grad_x, None
