@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# One prepared GPU session, self-limited to about 9.5 minutes:
-#   1. the CUDA tests (tests/models/test_cuda.py: every model on CUDA against the CPU, amp off/bf16/fp16, resume),
-#   2. the Beauty (COMIF, ASIF, Table 6 / Table 4 rows, gat item tables) and scientific (SRIM and its Table 3 rows)
-#      tables with the baselines, seed 0, BUDGET minutes each, all runs at once on the one GPU,
-#   3. then, alone on the GPU, the CUDA speed table (benchmarks/speed.py --device cuda).
+# One prepared GPU session, self-limited to LIMIT seconds (default 560):
+#   1. the CUDA tests alone (tests/models/test_cuda.py: every model on CUDA against the CPU, amp off/bf16/fp16,
+#      resume), verbose, so that each verdict reaches the file even if the session is cut short;
+#   2. the CUDA speed table alone (benchmarks/speed.py --device cuda);
+#   3. with the time left, the Beauty (COMIF, ASIF, Table 6 / Table 4 rows, gat item tables) and scientific (SRIM and
+#      its Table 3 rows) tables, seed 0, a few runs at a time: the steps are bound by their CPU side, so more
+#      processes than cores / 2 slow every run down (the first session ran 30 at once and none converged).
 # Usage: bash benchmarks/gpu_session.sh OUT_DIR DATA_ROOT [BUDGET_MINUTES]
-# Writes OUT_DIR/{env.txt, cuda-tests.txt, tables.log, speed.log, results.tgz}.
+#        DEVICE=cpu EXTRA="--set epoch_steps=2" for a dry run; TABLES=0 skips step 3.
+# Writes OUT_DIR/{env.txt, cuda-tests.txt, speed.log, tables.log, results.tgz}.
 set -u
-out=$1 root=$2 budget=${3:-4} device=${DEVICE:-cuda}  # DEVICE=cpu and EXTRA="--set epoch_steps=2": a dry run
+out=$1 root=$2 budget=${3:-4} device=${DEVICE:-cuda} limit=${LIMIT:-560}
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 GRAPHSBR_CACHE=${GRAPHSBR_CACHE:-/tmp/graphsbr-cache}
 start=$SECONDS
@@ -15,36 +18,33 @@ start=$SECONDS
   python -c "import torch, torch_geometric; print('torch', torch.__version__, 'pyg', torch_geometric.__version__)"; } \
   > "$out/env.txt" 2>&1
 
-# the speed table's datasets, processed into the cache meanwhile (CPU only)
-python -c "import sys, graphsbr; [graphsbr.load_dataset(d, sys.argv[1]) for d in ('diginetica', 'tmall', 'beauty')]" \
-  "$root" > "$out/prepare.log" 2>&1 &
-timeout 240 python -m pytest tests/models/test_cuda.py -q -p no:cacheprovider -n 4 -rf > "$out/cuda-tests.txt" 2>&1 &
-tests=$!
+# the datasets, processed into the cache meanwhile (CPU only)
+python -c "import sys, graphsbr; [graphsbr.load_dataset(d, sys.argv[1]) for d in sys.argv[2:]]" \
+  "$root" diginetica tmall beauty scientific > "$out/prepare.log" 2>&1 &
 
-timeout $((budget * 60 + 150)) python benchmarks/reproduce.py --root "$root" --device "$device" ${EXTRA:-} --datasets beauty scientific \
-  --seeds 0 --budget-minutes "$budget" --jobs 32 --threads 1 --grace 60 --out "$out/tables" \
-  --models comif asif srim pop gru4rec srgnn sasrec core nova difsr \
-  --variant "beauty::COMIF attention-level fusion only (no IAA, no UPA)=comif:attribute_fusion=attn,iaa_weight=0,upa_weight=0" \
-  --variant "beauty::COMIF both fusions (no IAA, no UPA)=comif:iaa_weight=0,upa_weight=0" \
-  --variant "beauty::COMIF +IAA (no UPA)=comif:upa_weight=0" \
-  --variant "beauty::COMIF gat items=comif:item_encoder=gat" \
-  --variant "beauty::ASIF w/o RSA=asif:rsa=false" \
-  --variant "beauty::ASIF w/o HIE=asif:hie=false" \
-  --variant "beauty::ASIF w/o UP=asif:untied_positions=false" \
-  --variant "beauty::ASIF w/o FA=asif:fused_attention=false" \
-  --variant "beauty::ASIF gat items=asif:item_encoder=gat" \
-  --variant "scientific::SRIM text off=srim:use_text=false" \
-  --variant "scientific::SRIM-IdMo=srim:alignment=false" \
-  --variant "scientific::SRIM-JoIn=srim:joint=false" \
-  --variant "scientific::SRIM-DirAtt=srim:attention=same_qk" \
-  > "$out/tables.log" 2>&1
-wait $tests
-echo "tests and tables done at $((SECONDS - start)) s" >> "$out/env.txt"
+timeout 150 python -m pytest tests/models/test_cuda.py -v -p no:cacheprovider -n 8 -rf > "$out/cuda-tests.txt" 2>&1
+echo "tests done at $((SECONDS - start)) s" >> "$out/env.txt"
+wait
 
-left=$((560 - (SECONDS - start)))
-if [ "$left" -gt 30 ]; then
-  timeout "$left" python benchmarks/speed.py --device "$device" --root "$root" --threads 4 --warmup 3 --steps 10 \
-    --out "$out/speed-cuda" > "$out/speed.log" 2>&1
-fi
+timeout $((limit - 60 - (SECONDS - start))) python benchmarks/speed.py --device "$device" --root "$root" --threads 4 \
+  --warmup 3 --steps 10 --out "$out/speed-$device" > "$out/speed.log" 2>&1
 echo "speed done at $((SECONDS - start)) s" >> "$out/env.txt"
-tar czf "$out/results.tgz" -C "$out" --exclude='best.pt' --exclude='last.pt' tables $(cd "$out" && ls speed-cuda.* 2>/dev/null)
+
+left=$((limit - 30 - (SECONDS - start)))
+if [ "${TABLES:-1}" = 1 ] && [ "$left" -gt $((budget * 60 + 60)) ]; then
+  timeout "$left" python benchmarks/reproduce.py --root "$root" --device "$device" ${EXTRA:-} \
+    --datasets beauty scientific --seeds 0 --budget-minutes "$budget" --jobs 8 --threads 1 --grace 60 \
+    --out "$out/tables" --models comif asif srim sasrec \
+    --variant "beauty::COMIF attention-level fusion only (no IAA, no UPA)=comif:attribute_fusion=attn,iaa_weight=0,upa_weight=0" \
+    --variant "beauty::COMIF both fusions (no IAA, no UPA)=comif:iaa_weight=0,upa_weight=0" \
+    --variant "beauty::COMIF +IAA (no UPA)=comif:upa_weight=0" \
+    --variant "beauty::ASIF w/o RSA=asif:rsa=false" \
+    --variant "beauty::ASIF w/o HIE=asif:hie=false" \
+    --variant "beauty::ASIF w/o UP=asif:untied_positions=false" \
+    --variant "beauty::ASIF w/o FA=asif:fused_attention=false" \
+    --variant "scientific::SRIM text off=srim:use_text=false" \
+    > "$out/tables.log" 2>&1
+  echo "tables done at $((SECONDS - start)) s" >> "$out/env.txt"
+fi
+tar czf "$out/results.tgz" -C "$out" --exclude='best.pt' --exclude='last.pt' \
+  $(cd "$out" && ls -d tables speed-* 2>/dev/null)

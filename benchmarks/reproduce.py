@@ -227,13 +227,13 @@ def report(finished: list[dict], args, seconds: float) -> str:
              f"`{command}`", "",
              (f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it runs "
               f"out), {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
-              f"{seconds / 60:.0f} min in all. Cells: test mean ± std over the seeds (paper's number, relative gap). "
+              f"{'tabulated from finished runs' if args.report_only else f'{seconds / 60:.0f} min in all'}. Cells: test mean ± std over the seeds (paper's number, relative gap). "
               "Epochs: run (selected on validation) per seed."), ""]
     notes = Path(args.notes) if args.notes else None
     if notes is not None and notes.is_file():
         lines += [notes.read_text().strip(), ""]
     for dataset, rows in tables.items():
-        selection = "ndcg@20" if dataset in ("beauty", "scientific") else "mrr@20"
+        selection = next((r["results"]["selection_metric"] for row in rows for r in row["runs"]), "mrr@20")
         lines += [f"## {dataset}", "", f"Protocol of the papers: {PROTOCOL_NOTES.get(dataset, 'none reported')}", ""]
         lines += dataset_table(dataset, rows)
         lines += significance(dataset, rows, selection)
