@@ -19,6 +19,8 @@ from graphsbr.nn.graph_encoder import GraphAttentionEncoder
 from graphsbr.nn.weighted_edge_gat_conv import WeightedEdgeGATConv
 from graphsbr.train.trainer import refresh_memory
 
+from .helpers import adam_steps, batch_of, batches_of, mean_losses
+
 SMALL = {"dim": 16, "dropout": 0.1}
 ABLATIONS = {
     "full": {},
@@ -42,11 +44,6 @@ def build(dataset, refresh=True, **overrides):
     if refresh:
         refresh_memory(model, dataset)
     return model
-
-
-def batch_of(dataset, model, split="train", rows=slice(0, 64)):
-    part = dataset.split(split)
-    return collate_sequences(part, part.samples[rows], model.max_len, dataset.side)
 
 
 # --------------------------------------------------------------------------------------------- adaptive entmax
@@ -187,7 +184,7 @@ def test_memory_must_be_filled_before_predicting(dataset):
 
 def test_a_test_prediction_does_not_depend_on_its_batch_mates(dataset):
     model = build(dataset).eval()
-    batch = batch_of(dataset, model, "test", slice(0, 40))
+    batch = batch_of(dataset, model, slice(0, 40), split="test")
     together = model(batch)
     for row in (0, 13, 39):
         alone = collate_sequences(dataset.test, dataset.test.samples[row:row + 1], model.max_len, dataset.side)
@@ -246,23 +243,11 @@ def test_category_loss_is_weighted_by_lambda(dataset):
 
 def test_adam_steps_lower_the_training_loss(dataset):
     model = build(dataset, dropout=0.0)
-    batches = [batch_of(dataset, model, rows=slice(i, i + 100)) for i in range(0, 2000, 100)]
-
-    def mean_loss():
-        model.eval()
-        with torch.no_grad():
-            return sum(float(model.loss(b)[0]) for b in batches) / len(batches)
-
-    before = mean_loss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for step in range(200):
-        loss, _ = model.loss(batches[step % len(batches)])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    batches = batches_of(dataset, model, 20, size=100)
+    before = mean_losses(model, batches)["loss"]
+    adam_steps(model, batches, 200, lr=1e-2)
     refresh_memory(model, dataset)
-    assert mean_loss() < before - 0.5
+    assert mean_losses(model, batches)["loss"] < before - 0.5
 
 
 def test_without_categories_needs_the_w_o_cate_switch(dataset):

@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from graphsbr import ConfigError, SideField
-from graphsbr.data.collate import collate_sequences
 from graphsbr.models import MODELS
 from graphsbr.models.asif import ASIF, ASIFConfig, alignment_loss
 from graphsbr.models.base import make_config
 from graphsbr.nn import HomogeneousInformationExtraction, UntiedFusedAttention
 from graphsbr.train import TrainConfig, Trainer
+
+from .helpers import adam_steps, batch_of, batches_of, mean_losses
 
 SMALL = {"dim": 16, "num_heads": 2, "inner_dim": 32, "dropout": 0.1, "attn_dropout": 0.1, "max_len": 20,
          "num_bases": 4}
@@ -31,10 +32,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def build(dataset, **overrides) -> ASIF:
     torch.manual_seed(0)
     return ASIF.from_dataset(dataset, ASIFConfig(**{**SMALL, **overrides}))
-
-
-def batch_of(dataset, model, rows=slice(0, 64)):
-    return collate_sequences(dataset.train, dataset.train.samples[rows], model.max_len, dataset.side)
 
 
 # ---------------------------------------------------------------------------------------------------------- RSA
@@ -212,23 +209,10 @@ def test_a_dataset_without_side_fields_is_a_config_error(dataset):
 
 def test_adam_steps_lower_the_training_loss(dataset):
     model = build(dataset)
-    batches = [batch_of(dataset, model, slice(i, i + 64)) for i in range(0, 1024, 64)]
-
-    def mean_losses():
-        model.eval()
-        with torch.no_grad():
-            parts = [model.loss(b)[1] for b in batches]
-        model.train()
-        return {key: sum(p[key] for p in parts) / len(parts) for key in ("ce", "rsa")}
-
-    before = mean_losses()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(120):
-        loss, _ = model.loss(batches[step % len(batches)])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    after = mean_losses()
+    batches = batches_of(dataset, model, 16)
+    before = mean_losses(model, batches)
+    adam_steps(model, batches, 120)
+    after = mean_losses(model, batches)
     assert after["ce"] < 0.9 * before["ce"] and after["rsa"] < 0.5 * before["rsa"], (before, after)
 
 

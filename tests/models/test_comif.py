@@ -12,6 +12,8 @@ from graphsbr.models.comif import COMIF, COMIFConfig, iaa_loss, upa_loss
 from graphsbr.nn import DecoupledAttention, DecoupledConcatAttention, MultiHeadAttention
 from graphsbr.train import TrainConfig, Trainer
 
+from .helpers import adam_steps, batch_of, batches_of, mean_losses
+
 SMALL = {"dim": 16, "inner_dim": 32, "num_layers": 2, "num_heads": 2, "dropout": 0.1, "attn_dropout": 0.1,
          "max_len": 20}
 VARIANTS = {
@@ -46,10 +48,6 @@ def with_action(dataset):
 def build(dataset, **overrides) -> COMIF:
     torch.manual_seed(0)
     return COMIF.from_dataset(dataset, COMIFConfig(**{**SMALL, **overrides}))
-
-
-def batch_of(dataset, model, rows=slice(0, 64)):
-    return collate_sequences(dataset.train, dataset.train.samples[rows], model.max_len, dataset.side)
 
 
 # ------------------------------------------------------------------------------------------ attention (eq. 6)
@@ -351,24 +349,10 @@ def test_invalid_settings_are_config_errors(bad, dataset):
 
 def test_adam_steps_lower_the_training_loss(dataset):
     model = build(dataset)
-    batches = [batch_of(dataset, model, slice(i, i + 64)) for i in range(0, 1024, 64)]
-
-    def mean_loss():
-        model.eval()
-        torch.manual_seed(0)  # the same random behaviour sequences before and after
-        with torch.no_grad():
-            loss = sum(float(model.loss(b)[0]) for b in batches) / len(batches)
-        model.train()
-        return loss
-
-    before = mean_loss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(100):
-        loss, _ = model.loss(batches[step % len(batches)])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert mean_loss() < 0.8 * before
+    batches = batches_of(dataset, model, 16)
+    before = mean_losses(model, batches, seed=0)["loss"]  # the same random behaviour sequences before and after
+    adam_steps(model, batches, 100)
+    assert mean_losses(model, batches, seed=0)["loss"] < 0.8 * before
 
 
 def test_beats_pop_after_a_short_training(dataset):

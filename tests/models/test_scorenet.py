@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from graphsbr import ConfigError, SideField
-from graphsbr.data.collate import collate_sequences
 from graphsbr.models import MODELS
 from graphsbr.models.base import make_config
 from graphsbr.models.scorenet import ScoreNet, ScoreNetConfig
 from graphsbr.nn.attention import DecoupledAttention
 from graphsbr.nn.re_engagement import ReEngagementScore
+
+from .helpers import adam_steps, batch_of, batches_of, mean_losses
 
 SMALL = {"dim": 16, "inner_dim": 32, "dropout": 0.1, "attn_dropout": 0.1, "session_dropout": 0.1,
          "item_dropout": 0.1, "max_len": 20}
@@ -34,10 +35,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def build(dataset, **overrides) -> ScoreNet:
     torch.manual_seed(0)
     return ScoreNet.from_dataset(dataset, ScoreNetConfig(**{**SMALL, **overrides}))
-
-
-def batch_of(dataset, model, rows=slice(0, 64)):
-    return collate_sequences(dataset.train, dataset.train.samples[rows], model.max_len, dataset.side)
 
 
 def clicked(batch, num_items):
@@ -222,20 +219,7 @@ def test_invalid_settings_are_config_errors(bad, dataset):
 
 def test_adam_steps_lower_the_training_loss(dataset):
     model = build(dataset)
-    batches = [batch_of(dataset, model, slice(i, i + 64)) for i in range(0, 1024, 64)]
-
-    def mean_loss():
-        model.eval()
-        with torch.no_grad():
-            loss = sum(float(model.loss(b)[0]) for b in batches) / len(batches)
-        model.train()
-        return loss
-
-    before = mean_loss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(120):
-        loss, _ = model.loss(batches[step % len(batches)])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert mean_loss() < 0.8 * before
+    batches = batches_of(dataset, model, 16)
+    before = mean_losses(model, batches)["loss"]
+    adam_steps(model, batches, 120)
+    assert mean_losses(model, batches)["loss"] < 0.8 * before

@@ -16,6 +16,8 @@ from graphsbr.models.srim import SRIM, SRIMConfig, alignment_losses, joint_loss,
 from graphsbr.nn import DirectAttention
 from graphsbr.train import TrainConfig, Trainer
 
+from .helpers import batch_of
+
 SMALL = {"dim": 16, "num_heads": 2, "dropout": 0.0, "attn_dropout": 0.0}
 VARIANTS = {
     "-IdMo": {"alignment": False},
@@ -45,10 +47,6 @@ def build(dataset, vectors, **overrides) -> SRIM:
     torch.manual_seed(0)
     return SRIM(config, dataset.num_items, *SRIM.graphs_for(dataset.train, dataset.num_items, config),
                 vectors if config.use_text else None)
-
-
-def batch_of(dataset, rows=slice(0, 64)):
-    return collate_sequences(dataset.train, dataset.train.samples[rows], 50, dataset.side)
 
 
 def tiny(sequences, num_items, **overrides) -> SRIM:
@@ -317,7 +315,7 @@ def test_eval_tables_are_refreshed_after_loading_weights(dataset, vectors):
 def test_a_few_steps_lower_the_loss(dataset, vectors):
     model = build(dataset, vectors, dim=32, dropout=0.3, attn_dropout=0.2)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    batch = batch_of(dataset, slice(0, 256))
+    batch = batch_of(dataset, rows=slice(0, 256))
     losses = []
     for _ in range(15):
         loss, parts = model.loss(batch)

@@ -11,6 +11,8 @@ from graphsbr.models.baselines.difsr import DIFSR, DIFSRConfig
 from graphsbr.models.baselines.nova import NOVA, NOVAConfig
 from graphsbr.models.baselines.sasrec import SASRec, SASRecConfig
 
+from .helpers import adam_steps, batch_of, batches_of, mean_losses
+
 SMALL = {"dim": 16, "num_layers": 2, "num_heads": 2, "inner_dim": 32, "dropout": 0.1, "attn_dropout": 0.1,
          "max_len": 20}
 MODELS = {
@@ -41,10 +43,6 @@ def build(name, dataset, **overrides):
     return cls.from_dataset(dataset, config(**{**SMALL, **overrides}))
 
 
-def batch_of(dataset, model, rows=slice(0, 64)):
-    return collate_sequences(dataset.train, dataset.train.samples[rows], model.max_len, dataset.side)
-
-
 def garble(batch, dataset, width):
     """``batch`` widened to ``width`` columns, every padded position holding a random item and its side values."""
     items = torch.nn.functional.pad(batch.items, (0, width - batch.items.size(1)))
@@ -73,23 +71,10 @@ def test_padding_beyond_lengths_does_not_change_the_scores(name, dataset):
 @pytest.mark.parametrize("name", MODELS)
 def test_adam_steps_lower_the_training_loss(name, dataset):
     model = build(name, dataset)
-    batches = [batch_of(dataset, model, slice(i, i + 64)) for i in range(0, 1024, 64)]
-
-    def mean_loss():
-        model.eval()
-        with torch.no_grad():
-            loss = sum(float(model.loss(b)[0]) for b in batches) / len(batches)
-        model.train()
-        return loss
-
-    before = mean_loss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(200):
-        loss, _ = model.loss(batches[step % len(batches)])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert mean_loss() < 0.8 * before
+    batches = batches_of(dataset, model, 16)
+    before = mean_losses(model, batches)["loss"]
+    adam_steps(model, batches, 200)
+    assert mean_losses(model, batches)["loss"] < 0.8 * before
 
 
 @pytest.mark.parametrize("name", MODELS)
