@@ -12,7 +12,7 @@ A run folder that already has ``results.json`` is reused and a started one resum
 continues where it stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one
 dataset, or on every chosen one.
 
-Writes ``--out``/reproduction.md and .json and a PNG: one table per dataset with every model as a row, our mean ±
+Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with every model as a row, our mean ±
 std over the seeds beside the paper's number and the relative gap, and paired significance tests between each seed
 model and the best baseline (chosen on *validation*) over the per-sample reciprocal ranks of the test split
 (``ranks.pt`` of each run, averaged over the seeds both have).
@@ -190,7 +190,7 @@ def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def chart(tables: dict[str, list[dict]], out: Path) -> str:
+def chart(tables: dict[str, list[dict]], path: Path) -> str:
     """hr@20 of every row per dataset (mean ± std) with the papers' numbers as markers."""
     import matplotlib
 
@@ -212,14 +212,13 @@ def chart(tables: dict[str, list[dict]], out: Path) -> str:
         axis.set_title(f"{dataset}: test hr@20 (bars: ours; dashes: paper)", fontsize=9)
         axis.grid(True, axis="y", alpha=0.3)
     figure.tight_layout()
-    path = out / "reproduction.png"
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path.name
 
 
 def report(finished: list[dict], args, seconds: float) -> str:
-    out = Path(args.out)
+    report_path = Path(args.report or Path(args.out) / "reproduction.md")
     datasets = [d for d in args.datasets if any(r["dataset"] == d for r in finished)]
     tables = {d: rows_of(d, finished) for d in datasets}
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:])
@@ -237,10 +236,10 @@ def report(finished: list[dict], args, seconds: float) -> str:
         lines += [f"## {dataset}", "", f"Protocol of the papers: {PROTOCOL_NOTES.get(dataset, 'none reported')}", ""]
         lines += dataset_table(dataset, rows)
         lines += significance(dataset, rows, selection)
-    lines.append(f"![test hr@20 per dataset]({chart(tables, out)})")
-    (out / "reproduction.md").write_text("\n".join(lines) + "\n")
+    lines.append(f"![test hr@20 per dataset]({chart(tables, report_path.with_suffix('.png'))})")
+    report_path.write_text("\n".join(lines) + "\n")
     serialisable = [{k: (str(v) if isinstance(v, Path) else v) for k, v in run.items()} for run in finished]
-    (out / "reproduction.json").write_text(json.dumps(serialisable, indent=1) + "\n")
+    report_path.with_suffix(".json").write_text(json.dumps(serialisable, indent=1) + "\n")
     return "\n".join(lines)
 
 
@@ -262,7 +261,10 @@ def main(argv=None) -> None:
     parser.add_argument("--set", type=lambda s: tuple(s.split("=", 1)), action="append", default=[],
                         metavar="KEY=VALUE", help="a setting for every run")
     parser.add_argument("--notes", default=None, help="a markdown file put above the tables (the analysis)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "reproduction"))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "reproduction"),
+                        help="folder of the run folders")
+    parser.add_argument("--report", default=None, help="the report's path (default OUT/reproduction.md; .json and "
+                                                       ".png beside it)")
     parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs, train nothing")
     args = parser.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
