@@ -6,8 +6,9 @@
 Per (model, dataset) cell, with the model's default (paper) settings and the trainer's own training step (its
 batches, sequence or prefix mode, amp and optimizer):
 
-* **train samples/s**: ``--steps`` steps timed after ``--warmup`` steps; **epoch s** is the steps of one pass over
-  the training samples times the measured seconds per step (extrapolated: a full pass is not run);
+* **train samples/s**: ``--steps`` steps timed after ``--warmup`` steps (without the memory refresh that starts an
+  epoch of A²D-MTL, timed on its own); **epoch s** is the steps of one pass over the training samples times the
+  measured seconds per step, plus that refresh (extrapolated: a full pass is not run);
 * **eval s**: full-ranking evaluation of the test split (every sample unless ``--eval-samples`` caps it, when the
   time is extrapolated from the capped samples and marked ``*``);
 * **peak memory**: on CPU the process's peak resident set during the cell (the kernel's high-water mark, reset
@@ -85,13 +86,16 @@ def measure(model: str, dataset: str, root, settings: dict, args) -> dict:
         trainer._train_epoch()  # warm-up: allocator, kernels, caches
         _sync(cuda)
         trainer.config.epoch_steps = args.steps
+        refresh = _refresh_seconds(trainer, cuda)  # an epoch starts with it; a real one amortises it over its steps
         start = time.perf_counter()
         _, samples = trainer._train_epoch()
         _sync(cuda)
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start - refresh
         steps_per_pass = len(trainer._train_loader())
         cell.update(step_s=round(seconds / args.steps, 4), train_samples_s=round(samples / seconds, 1),
-                    epoch_s=round(steps_per_pass * seconds / args.steps, 1), steps_per_epoch=steps_per_pass)
+                    epoch_s=round(steps_per_pass * seconds / args.steps + refresh, 1), steps_per_epoch=steps_per_pass)
+        if refresh:
+            cell["memory_refresh_s"] = round(refresh, 3)
     model = trainer.model.eval()
     limit = args.eval_samples or data.test.num_samples
     evaluated, metrics = 0, RankingMetrics()
@@ -112,6 +116,18 @@ def measure(model: str, dataset: str, root, settings: dict, args) -> dict:
                 eval_samples_s=round(evaluated / seconds, 1))
     cell["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20 if cuda else _status_kb("VmHWM") / 1024, 1)
     return cell
+
+
+def _refresh_seconds(trainer, cuda: bool) -> float:
+    """Seconds of the memory refresh that starts every epoch (0 for a model without a memory of sessions)."""
+    from graphsbr.train.trainer import refresh_memory
+
+    if not trainer.model.uses_memory:
+        return 0.0
+    start = time.perf_counter()
+    refresh_memory(trainer.model, trainer.dataset, trainer.config.eval_batch_size, trainer.device)
+    _sync(cuda)
+    return time.perf_counter() - start
 
 
 def _sync(cuda: bool) -> None:
