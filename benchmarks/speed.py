@@ -255,6 +255,19 @@ def plot(cells: list[dict], out: Path) -> list[str]:
     return written
 
 
+def merged(path: Path, cells: list[dict], command: str, note: str) -> tuple[list[dict], str, str]:
+    """The cells of an earlier run (``path``) with those measured again replaced, both commands, both notes."""
+    def key(cell):
+        options = {k: v for k, v in cell.items() if k.startswith("data.")}
+        return cell["model"].split(" ")[0], cell["dataset"], cell.get("kind"), json.dumps(options, sort_keys=True)
+
+    earlier = json.loads(path.read_text())
+    again = {key(c): c for c in cells}
+    kept = [again.pop(key(c), c) for c in earlier["cells"]]
+    return (kept + list(again.values()), f"{earlier['command']}; remeasured: {command}",
+            " ".join(filter(None, [earlier.get("note", ""), note])))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -269,8 +282,11 @@ def main(argv=None) -> None:
     parser.add_argument("--eval-samples", type=int, default=0, help="cap on evaluated test samples (0: all)")
     parser.add_argument("--cell-timeout", type=int, default=900, help="seconds before a cell's process is killed")
     parser.add_argument("--scaling", action="store_true", help="synthetic at several catalogue sizes and lengths")
-    parser.add_argument("--items", type=int, nargs="+", default=list(ITEM_SIZES))
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    parser.add_argument("--items", type=int, nargs="*", default=list(ITEM_SIZES))
+    parser.add_argument("--lengths", type=int, nargs="*", default=list(LENGTHS))
+    parser.add_argument("--note", default="", help="a paragraph under the header (the conditions of the run)")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace the measured cells in the existing OUT.json (a partial rerun) and redraw")
     parser.add_argument("--out", default=None, help="output prefix (default benchmarks/results/speed-<device>)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cells", default="[]", help=argparse.SUPPRESS)
@@ -291,13 +307,17 @@ def main(argv=None) -> None:
     if args.scaling:
         for cell, kind in zip(results, kinds):
             cell["kind"] = kind
-    command = "python benchmarks/speed.py " + " ".join(a for a in (argv or sys.argv[1:]))
+    command = f"`python benchmarks/speed.py {' '.join(argv or sys.argv[1:])}` ({time.perf_counter() - start:.0f} s)"
+    note = args.note
+    if args.merge:
+        results, command, note = merged(out.with_suffix(".json"), results, command, note)
     header = [f"# {'Scaling' if args.scaling else 'Speed'} on {device}: {machine(args)}", "",
-              f"`{command}` ({time.perf_counter() - start:.0f} s). {args.warmup} warm-up and {args.steps} timed "
+              f"{command}. {args.warmup} warm-up and {args.steps} timed "
               "training steps per cell; epoch s extrapolates a full pass from them; `*`: test evaluation "
               f"extrapolated from {args.eval_samples} samples; peak MB: "
               + ("torch's peak allocated CUDA memory." if device == "cuda" else "the process's peak RSS (dataset "
                                                                               "included)."), ""]
+    header += [note, ""] if note else []
     columns = ("dataset", "model", "train_samples_s", "epoch_s", "eval_s", "peak_mb", "parameters", "batch_size")
     if args.scaling:
         body = ["## Catalogue size (generator lengths)", ""]
@@ -310,7 +330,7 @@ def main(argv=None) -> None:
         body = table(results, columns)
     out.with_suffix(".md").write_text("\n".join(header + body) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"device": device, "machine": machine(args), "command": command,
-                                                    "cells": results}, indent=1) + "\n")
+                                                    "note": note, "cells": results}, indent=1) + "\n")
     print("\n".join(header + body))
 
 
