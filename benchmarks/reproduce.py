@@ -32,7 +32,10 @@ from pathlib import Path
 
 import torch
 
+from graphsbr.train.config import parse_assignments
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import parse_run
 from paper_numbers import PAPER, PROTOCOL_NOTES
 
 #: the seed models of each dataset (the datasets of their papers that we have), then the baselines run on each
@@ -50,13 +53,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def parse_variant(text: str) -> tuple[str | None, str, str, dict]:
     """``"beauty::COMIF w/o UPA=comif:upa_weight=0"`` -> ``("beauty", "COMIF w/o UPA", "comif", {"upa_weight": "0"})``
-    (without ``DATASET::`` the variant runs on every chosen dataset)."""
-    dataset, _, text = text.rpartition("::")
-    head, _, settings = text.partition(":")
-    label, _, model = head.rpartition("=")
-    if not label or not model:
+    (without ``DATASET::`` the variant runs on every chosen dataset; the rest is a ``compare.py`` run)."""
+    dataset, _, run = text.rpartition("::")
+    label, model, settings = parse_run(run)
+    if not label or not model or label == model:
         raise SystemExit(f"--variant {text!r}: expected [DATASET::]LABEL=MODEL:key=value,...")
-    return dataset or None, label, model, dict(s.split("=", 1) for s in settings.split(",") if s)
+    return dataset or None, label, model, settings
 
 
 def plan(args) -> list[dict]:
@@ -85,7 +87,7 @@ def train(run: dict, args) -> dict:
                "--out", str(folder), "--seed", str(run["seed"]), "--budget-minutes", str(args.budget_minutes),
                "--device", args.device, "--quiet", "--set", f"threads={args.threads}"]
     command += ["--root", args.root] if args.root else []
-    command += [f"--set={k}={v}" for k, v in {**dict(args.set), **run["settings"]}.items()]
+    command += [f"--set={k}={v}" for k, v in {**parse_assignments(args.set), **run["settings"]}.items()]
     if (folder / "last.pt").is_file():
         command.append("--resume")
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -258,8 +260,7 @@ def main(argv=None) -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--set", type=lambda s: tuple(s.split("=", 1)), action="append", default=[],
-                        metavar="KEY=VALUE", help="a setting for every run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting for every run")
     parser.add_argument("--notes", default=None, help="a markdown file put above the tables (the analysis)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "reproduction"),
                         help="folder of the run folders")

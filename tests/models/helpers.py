@@ -5,6 +5,12 @@ import torch
 
 from graphsbr.data.collate import collate_sequences
 
+#: small settings of every model, for tests that run them all
+SMALL = {"gru4rec": {"dim": 32, "hidden": 32}, "srgnn": {"dim": 32}, "sasrec": {"dim": 32}, "core": {"dim": 32},
+         "nova": {"dim": 32}, "difsr": {"dim": 32, "attribute_dim": 16, "num_heads": 2}, "a2dmtl": {"dim": 32},
+         "scorenet": {"dim": 32}, "comif": {"dim": 32, "num_heads": 2}, "asif": {"dim": 32, "num_heads": 2},
+         "srim": {"dim": 32}, "pop": {}}
+
 
 def batch_of(dataset, model=None, rows=slice(0, 64), split="train"):
     """The prefix batch of ``split``'s samples ``rows``, cut to the model's ``max_len`` (50 without a model)."""

@@ -9,7 +9,7 @@ from graphsbr.train import TrainConfig, Trainer
 from graphsbr.train.config import model_config
 from graphsbr.train.trainer import refresh_memory
 
-from .test_cuda import SMALL
+from .helpers import SMALL
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])

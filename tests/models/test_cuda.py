@@ -10,12 +10,10 @@ from graphsbr.train.config import model_config
 from graphsbr.train.run import build_trainer, load_run
 from graphsbr.train.trainer import refresh_memory
 
+from .helpers import SMALL
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-SMALL = {"gru4rec": {"dim": 32, "hidden": 32}, "srgnn": {"dim": 32}, "sasrec": {"dim": 32}, "core": {"dim": 32},
-         "nova": {"dim": 32}, "difsr": {"dim": 32, "attribute_dim": 16, "num_heads": 2}, "a2dmtl": {"dim": 32},
-         "scorenet": {"dim": 32}, "comif": {"dim": 32, "num_heads": 2}, "asif": {"dim": 32, "num_heads": 2},
-         "srim": {"dim": 32}, "pop": {}}
 
 
 @pytest.fixture(autouse=True)
