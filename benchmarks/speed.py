@@ -168,11 +168,17 @@ def run_cells(cells: list, args) -> list[dict]:
         command = [sys.executable, __file__, "--worker", "--cells", json.dumps(group), "--device", args.device,
                    "--threads", str(args.threads), "--warmup", str(args.warmup), "--steps", str(args.steps),
                    "--eval-samples", str(args.eval_samples)] + (["--root", args.root] if args.root else [])
-        process = subprocess.run(command, capture_output=True, text=True, check=False, timeout=args.cell_timeout * len(group),
-                                 env=_child_env())
-        found = [json.loads(line[5:]) for line in process.stdout.splitlines() if line.startswith("CELL ")]
-        if process.returncode and len(found) < len(group):
-            tail = process.stderr.strip().splitlines()[-1:] or [f"exit {process.returncode}"]
+        try:
+            process = subprocess.run(command, capture_output=True, text=True, check=False, env=_child_env(),
+                                     timeout=args.cell_timeout * len(group))
+            stdout, stderr, code = process.stdout, process.stderr, process.returncode
+        except subprocess.TimeoutExpired as expired:  # the cells it finished still count
+            partial = expired.stdout or b""
+            stdout = partial.decode() if isinstance(partial, bytes) else partial
+            stderr, code = f"killed after {expired.timeout:.0f} s", 1
+        found = [json.loads(line[5:]) for line in stdout.splitlines() if line.startswith("CELL ")]
+        if code and len(found) < len(group):
+            tail = stderr.strip().splitlines()[-1:] or [f"exit {code}"]
             found += [{"model": m, "dataset": d, "error": tail[0][:300]} for m, d, _ in group[len(found):]]
         for cell in found:
             print(json.dumps(cell), flush=True)
