@@ -20,7 +20,7 @@ from ..nn.fusion import FUSIONS
 from ..nn.hie import HomogeneousInformationExtraction
 from ..nn.init import INIT_STD
 from ..nn.item_encoder import ItemEncoder
-from ..nn.packing import Packing
+from ..nn.packing import Packing, by_width
 from ..nn.side_embedding import SideEmbedding
 from ..nn.transformer import ACTIVATIONS, TransformerBlock
 from ..nn.untied_attention import UntiedFusedAttention
@@ -229,6 +229,10 @@ class ASIF(SessionRecommender):
         if not self.config.untied_positions:
             h, position = h + self.position(packing.positions()), None  # w/o UP: positions in the input
         h = packing.unpack(self.dropout(self.input_norm(h)))
+        return by_width(self.layers_forward, mask, h, a, position)  # rows of similar width together
+
+    def layers_forward(self, mask: Tensor, h: Tensor, a: Tensor, position: Tensor | None) -> Tensor:
+        """The layers on the streams of :meth:`encode` (row-wise and blind to padding, as :func:`by_width` needs)."""
         for layer in self.layers:
             h, a, position = layer(h, a, position, mask)
         return h

@@ -8,7 +8,7 @@ from .fusion import FUSIONS, Fusion
 from .graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
 from .hie import HomogeneousInformationExtraction
 from .item_encoder import ITEM_ENCODERS, ItemEncoder
-from .packing import Packing
+from .packing import Packing, by_width
 from .re_engagement import SLOT_ORDERS, ReEngagementScore
 from .session_gnn import GatedSessionGraphConv
 from .side_embedding import SideEmbedding
@@ -42,5 +42,6 @@ __all__ = [
     "TransformerEncoder",
     "UntiedFusedAttention",
     "WeightedEdgeGATConv",
+    "by_width",
     "masked_entmax",
 ]

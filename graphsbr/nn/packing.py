@@ -1,6 +1,9 @@
 """Position-wise work on the real clicks of a padded batch only."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import torch
 from torch import Tensor
 
 
@@ -43,3 +46,60 @@ class Packing:
         if not self.dense:
             x = x.new_zeros(self.batch * self.length, *x.shape[1:]).index_copy(0, self.index, x)
         return x.view(self.batch, self.length, *x.shape[1:])
+
+
+#: The row groups of :func:`by_width`: rows at most 8 clicks wide, at most 16, at most 32, and the rest.
+WIDTH_EDGES = (8, 16, 32)
+
+
+def by_width(fn: Callable[..., Tensor], key_padding_mask: Tensor, *streams, edges: Sequence[int] | None = None,
+             **context) -> Tensor:
+    """``fn(key_padding_mask, *streams, **context)`` run on groups of rows of similar width, each group cut to its
+    widest row, with the outputs put back in row order (zeros beyond each group's width).
+
+    A batch of prefixes is as wide as its longest one, though most are far shorter (Beauty's training prefixes
+    average 8.4 clicks, and a random batch of 512 is 50 wide): attention costs :math:`O(L^2)` per row and runs on
+    the padding too. Cut into groups, the same rows cost a fraction of that (ASIF's step on a batch of 2,048 Beauty
+    prefixes: 38 s as one group, 7 s in four). The result is the same wherever ``fn`` treats rows independently
+    and is blind to padding beyond a row's last click, as every encoder in :mod:`graphsbr.nn` is (zeros at
+    padding, padded keys never attended to; tested per model).
+
+    Args:
+        fn: a row-wise function returning ``[b, w, *]`` for a group of ``b`` rows cut to width ``w``.
+        key_padding_mask: ``[B, L]`` True at real clicks.
+        streams, context: tensors ``[B, L, *]`` (rows taken with the group), tensors ``[1, L, *]`` shared by the
+            batch (only cut), lists or tuples of them, or anything else (passed as is).
+        edges: the largest width of each group but the last (default :data:`WIDTH_EDGES`; empty: one group).
+    """
+    size, length = key_padding_mask.shape
+    edges = WIDTH_EDGES if edges is None else edges
+    steps = torch.arange(1, length + 1, device=key_padding_mask.device)
+    widths = (key_padding_mask * steps).amax(1).clamp(min=1) if size else steps[:0]  # last real click + 1
+    group = torch.bucketize(widths, torch.as_tensor(edges, device=widths.device, dtype=widths.dtype))
+    counts = torch.bincount(group, minlength=len(edges) + 1)
+    group_widths = torch.zeros_like(counts).scatter_reduce(0, group, widths, "amax").tolist()
+    counts = counts.tolist()
+    if size < 2 or sum(count > 0 for count in counts) < 2:
+        return fn(key_padding_mask, *streams, **context)
+    order = torch.argsort(group, stable=True)
+    outputs, start = [], 0
+    for count, width in zip(counts, group_widths):
+        if not count:
+            continue
+        rows = order[start:start + count]
+        start += count
+
+        def cut(value, rows=rows, width=width):
+            if isinstance(value, (list, tuple)):
+                return type(value)(cut(v) for v in value)
+            if not isinstance(value, Tensor) or value.dim() < 2 or value.size(1) != length:
+                return value
+            if value.size(0) == size:
+                return value[rows, :width]
+            return value[:, :width] if value.size(0) == 1 else value
+
+        out = fn(key_padding_mask[rows, :width], *map(cut, streams), **{k: cut(v) for k, v in context.items()})
+        padded = out.new_zeros((count, length, *out.shape[2:]))
+        padded[:, :width] = out
+        outputs.append(padded)
+    return torch.cat(outputs).index_select(0, torch.argsort(order))

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from .dropout import Dropout
 from .init import reset_linear
-from .packing import Packing
+from .packing import Packing, by_width
 
 #: Activations of the position-wise feed-forward network (GELU is the exact, erf-based one, as BERT and RecBole).
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
@@ -76,7 +76,9 @@ class TransformerEncoder(nn.Module):
 
     The ``context`` keyword arguments of :meth:`forward` (side-field and position streams for
     :class:`~graphsbr.nn.attention.FusedAttention` and :class:`~graphsbr.nn.attention.DecoupledAttention`) go
-    unchanged to every layer's attention.
+    unchanged to every layer's attention. Rows of similar width run together, each group cut to its widest row
+    (:func:`~graphsbr.nn.packing.by_width`): the same output for a fraction of the attention's work on batches of
+    mostly short prefixes.
 
     Args:
         attentions: one attention module per layer.
@@ -105,6 +107,9 @@ class TransformerEncoder(nn.Module):
             layer.reset_parameters()
 
     def forward(self, h: Tensor, key_padding_mask: Tensor, **context) -> Tensor:
+        return by_width(self.layers_forward, key_padding_mask, h, **context)  # rows of similar width together
+
+    def layers_forward(self, key_padding_mask: Tensor, h: Tensor, **context) -> Tensor:
         for layer in self.layers:
             h = layer(h, key_padding_mask, self.causal, **context)
         return h
