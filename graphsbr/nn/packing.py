@@ -50,6 +50,8 @@ class Packing:
 
 #: The row groups of :func:`by_width`: rows at most 8 clicks wide, at most 16, at most 32, and the rest.
 WIDTH_EDGES = (8, 16, 32)
+#: A group of fewer rows joins the next wider one: the calls it would add cost more than the padding it saves.
+MIN_GROUP_ROWS = 16
 
 
 def by_width(fn: Callable[..., Tensor], key_padding_mask: Tensor, *streams, edges: Sequence[int] | None = None,
@@ -69,7 +71,8 @@ def by_width(fn: Callable[..., Tensor], key_padding_mask: Tensor, *streams, edge
         key_padding_mask: ``[B, L]`` True at real clicks.
         streams, context: tensors ``[B, L, *]`` (rows taken with the group), tensors ``[1, L, *]`` shared by the
             batch (only cut), lists or tuples of them, or anything else (passed as is).
-        edges: the largest width of each group but the last (default :data:`WIDTH_EDGES`; empty: one group).
+        edges: the largest width of each group but the last (default :data:`WIDTH_EDGES`; empty: one group). A
+            group of fewer than :data:`MIN_GROUP_ROWS` rows joins the next wider one.
     """
     size, length = key_padding_mask.shape
     edges = WIDTH_EDGES if edges is None else edges
@@ -78,14 +81,19 @@ def by_width(fn: Callable[..., Tensor], key_padding_mask: Tensor, *streams, edge
     group = torch.bucketize(widths, torch.as_tensor(edges, device=widths.device, dtype=widths.dtype))
     counts = torch.bincount(group, minlength=len(edges) + 1)
     group_widths = torch.zeros_like(counts).scatter_reduce(0, group, widths, "amax").tolist()
-    counts = counts.tolist()
-    if size < 2 or sum(count > 0 for count in counts) < 2:
+    groups, carried = [], 0  # (rows, width), a group of too few rows carried into the next
+    for count, width in zip(counts.tolist(), group_widths):
+        carried += count
+        if carried >= MIN_GROUP_ROWS:
+            groups.append((carried, width))
+            carried = 0
+    if carried:
+        groups[-1:] = [(carried + sum(count for count, _ in groups[-1:]), max(group_widths))]
+    if len(groups) < 2:
         return fn(key_padding_mask, *streams, **context)
     order = torch.argsort(group, stable=True)
     outputs, start = [], 0
-    for count, width in zip(counts, group_widths):
-        if not count:
-            continue
+    for count, width in groups:
         rows = order[start:start + count]
         start += count
 

@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from graphsbr.nn import MultiHeadAttention, Packing, by_width
+from graphsbr.nn import MultiHeadAttention, Packing, by_width, packing
+
+
+@pytest.fixture
+def single_rows(monkeypatch):
+    """Groups of any size (by default a group of fewer than 16 rows joins the next wider one)."""
+    monkeypatch.setattr(packing, "MIN_GROUP_ROWS", 1)
 
 
 def left_aligned(lengths, width):
@@ -17,7 +23,7 @@ def test_packing_round_trip_puts_zeros_at_padding():
     assert packing.unpack(packing.pack(x)).flatten().tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 6.0, 7.0, 8.0]
 
 
-def test_groups_rows_by_width_and_puts_them_back_in_order():
+def test_groups_rows_by_width_and_puts_them_back_in_order(single_rows):
     mask = left_aligned([9, 2, 40, 3, 17], 40)
     h = torch.randn(5, 40, 4) * mask[..., None]
     shared = torch.randn(1, 40, 4)
@@ -35,7 +41,7 @@ def test_groups_rows_by_width_and_puts_them_back_in_order():
     torch.testing.assert_close(out, (2 * h + shared) * 2.0 * mask[..., None])
 
 
-def test_one_group_or_one_row_calls_fn_once_on_the_whole_batch():
+def test_one_group_or_one_row_calls_fn_once_on_the_whole_batch(single_rows):
     calls = []
 
     def fn(mask, h):
@@ -50,7 +56,7 @@ def test_one_group_or_one_row_calls_fn_once_on_the_whole_batch():
 
 
 @pytest.mark.parametrize("causal", [True, False])
-def test_attention_in_groups_equals_attention_on_the_whole_batch_with_its_gradients(causal):
+def test_attention_in_groups_equals_attention_on_the_whole_batch_with_its_gradients(causal, single_rows):
     torch.manual_seed(0)
     attention = MultiHeadAttention(8, 2)
     lengths = [1, 5, 8, 9, 16, 20, 33, 3]
@@ -69,7 +75,7 @@ def test_attention_in_groups_equals_attention_on_the_whole_batch_with_its_gradie
     torch.testing.assert_close(gh_grouped, gh_whole)
 
 
-def test_width_of_a_row_is_its_last_real_click():
+def test_width_of_a_row_is_its_last_real_click(single_rows):
     mask = torch.tensor([[True, False, True, False], [False, False, False, False], [True, True, False, False]])
     seen = []
 
@@ -79,3 +85,18 @@ def test_width_of_a_row_is_its_last_real_click():
 
     by_width(fn, mask, torch.zeros(3, 4, 1), edges=(1, 2))
     assert sorted(seen) == [(1, 1), (1, 2), (1, 3)]  # the empty row counts as width 1
+
+
+def test_a_group_of_too_few_rows_joins_the_next_wider_one():
+    seen = []
+
+    def fn(key_padding_mask, h):
+        seen.append(tuple(key_padding_mask.shape))
+        return h
+
+    lengths = [3] * 20 + [12] * 10 + [20] * 10 + [40] * 5  # groups of 20, 10, 10 and 5 rows
+    by_width(fn, left_aligned(lengths, 40), torch.zeros(len(lengths), 40, 1))
+    assert seen == [(20, 3), (25, 40)]  # the 10 rows of width 12 join the next 10, and the 5 widest join them
+    seen.clear()
+    by_width(fn, left_aligned([3] * 15 + [30], 30), torch.zeros(16, 30, 1))
+    assert seen == [(16, 30)]  # fewer than 16 rows of width up to 8: one group, the whole batch
