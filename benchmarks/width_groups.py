@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -88,7 +89,7 @@ def main(argv=None) -> None:
         for model in args.models:
             cells.append(measure(model, dataset, args))
             print(json.dumps(cells[-1]), flush=True)
-    command = "python benchmarks/width_groups.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python benchmarks/width_groups.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     lines = [(f"# Width groups on {args.device}: {platform.machine()}, {torch.get_num_threads()} torch threads, "
              f"torch {torch.__version__}"), "", f"`{command}`", ""]
     lines += [args.note, ""] if args.note else []
