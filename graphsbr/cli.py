@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=["test", "valid"])
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--ranks", action="store_true",
+                          help="also write the test samples' ranks to the run's ranks.pt (for runs made without it)")
 
     recommend = commands.add_parser("recommend", help="top-k next items for a session")
     recommend.add_argument("--run", required=True)
@@ -134,9 +136,15 @@ def _print_results(results: dict, out: Path | None = None) -> None:
 
 def cmd_evaluate(args) -> None:
     from .train.run import load_run
+    from .train.trainer import save_ranks
 
     _, _, trainer = load_run(args.run, args.device)
-    metrics = trainer.evaluate(args.split)
+    if args.ranks and args.split != "test":
+        raise ConfigError("--ranks writes the test split's ranks; drop --split valid")
+    ranks: list = []
+    metrics = trainer.evaluate(args.split, ranks if args.ranks else None)
+    if args.ranks:
+        save_ranks(ranks, Path(args.run))
     if args.json:
         print(json.dumps(metrics))
         return

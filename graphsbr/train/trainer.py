@@ -81,6 +81,12 @@ def training_mode(config: TrainConfig, model: SessionRecommender, dataset: Sessi
     return config.training
 
 
+def save_ranks(ranks: list[torch.Tensor], folder: Path) -> None:
+    """Writes the test samples' target ranks (batches of :meth:`Trainer.evaluate`, split order) to ``folder``'s
+    :data:`RANKS` as int32, atomically."""
+    atomic_save({"test": torch.cat(ranks).to(torch.int32)}, Path(folder) / RANKS)
+
+
 @torch.no_grad()
 def refresh_memory(model: SessionRecommender, dataset: SessionDataset, batch_size: int = 512,
                    device: torch.device | str = "cpu") -> None:
@@ -361,7 +367,7 @@ class Trainer:
         }
         if self.writing:
             if not self.group.distributed:  # per-sample ranks, for paired significance tests between runs
-                atomic_save({"test": torch.cat(ranks).to(torch.int32)}, self.out / RANKS)
+                save_ranks(ranks, self.out)
             _write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
         return results
 

@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 SMALL = ["--set", "data.num_items=300", "--set", "data.num_sessions=2500", "--quiet"]
 
@@ -37,6 +38,15 @@ def test_train_writes_results_and_evaluate_reproduces_them(run):
     assert results["model"] == "sasrec" and results["epochs_run"] == 2
     evaluated = json.loads(graphsbr("evaluate", "--run", str(run), "--json").stdout)
     assert evaluated == pytest.approx(results["test"])
+
+
+def test_evaluate_ranks_rewrites_the_ranks_of_training(run):
+    written = torch.load(run / "ranks.pt", weights_only=True)["test"]
+    (run / "ranks.pt").unlink()  # a run made before ranks.pt existed
+    graphsbr("evaluate", "--run", str(run), "--ranks", "--json")
+    assert torch.equal(torch.load(run / "ranks.pt", weights_only=True)["test"], written)
+    one_line_error(graphsbr("evaluate", "--run", str(run), "--ranks", "--split", "valid", check=False),
+                   "--ranks writes the test split's ranks")
 
 
 def test_recommend(run):
