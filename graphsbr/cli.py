@@ -138,9 +138,9 @@ def cmd_evaluate(args) -> None:
     from .train.run import load_run
     from .train.trainer import save_ranks
 
-    _, _, trainer = load_run(args.run, args.device)
     if args.ranks and args.split != "test":
         raise ConfigError("--ranks writes the test split's ranks; drop --split valid")
+    _, _, trainer = load_run(args.run, args.device)
     ranks: list = []
     metrics = trainer.evaluate(args.split, ranks if args.ranks else None)
     if args.ranks:

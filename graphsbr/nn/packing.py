@@ -88,8 +88,9 @@ def by_width(fn: Callable[..., Tensor], key_padding_mask: Tensor, *streams, edge
         if carried >= MIN_GROUP_ROWS:
             groups.append((carried, width))
             carried = 0
-    if carried:
-        groups[-1:] = [(carried + sum(count for count, _ in groups[-1:]), max(group_widths))]
+    if carried:  # the widest rows, too few for a group of their own, join the last group
+        rows = groups.pop()[0] if groups else 0
+        groups.append((rows + carried, max(group_widths)))
     if len(groups) < 2:
         return fn(key_padding_mask, *streams, **context)
     order = torch.argsort(group, stable=True)

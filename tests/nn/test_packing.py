@@ -17,10 +17,10 @@ def left_aligned(lengths, width):
 def test_packing_round_trip_puts_zeros_at_padding():
     mask = left_aligned([2, 0, 3], 3)
     x = torch.arange(9.0).view(3, 3, 1)
-    packing = Packing(mask)
-    assert packing.pack(x).flatten().tolist() == [0.0, 1.0, 6.0, 7.0, 8.0]
-    assert packing.positions().tolist() == [0, 1, 0, 1, 2]
-    assert packing.unpack(packing.pack(x)).flatten().tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 6.0, 7.0, 8.0]
+    packed = Packing(mask)
+    assert packed.pack(x).flatten().tolist() == [0.0, 1.0, 6.0, 7.0, 8.0]
+    assert packed.positions().tolist() == [0, 1, 0, 1, 2]
+    assert packed.unpack(packed.pack(x)).flatten().tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 6.0, 7.0, 8.0]
 
 
 def test_groups_rows_by_width_and_puts_them_back_in_order(single_rows):
