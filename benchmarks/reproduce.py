@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -223,12 +224,13 @@ def report(finished: list[dict], args, seconds: float) -> str:
     report_path = Path(args.report or Path(args.out) / "reproduction.md")
     datasets = [d for d in args.datasets if any(r["dataset"] == d for r in finished)]
     tables = {d: rows_of(d, finished) for d in datasets}
-    command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:])
-    lines = ["# Reproduction: our runs beside the papers", "",
-             f"`{command}`", "",
-             (f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it runs "
-              f"out), {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
-              f"{'tabulated from finished runs' if args.report_only else f'{seconds / 60:.0f} min in all'}. Cells: test mean ± std over the seeds (paper's number, relative gap). "
+    command = "python benchmarks/reproduce.py " + shlex.join(sys.argv[1:])
+    how = ("Tabulated from finished runs (each run's budget and settings are in its config.yaml)" if args.report_only
+           else f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it "
+                f"runs out), {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
+                f"{seconds / 60:.0f} min in all")
+    lines = ["# Reproduction: our runs beside the papers", "", f"`{command}`", "",
+             (f"{how}. Cells: test mean ± std over the seeds (paper's number, relative gap). "
               "Epochs: run (selected on validation) per seed."), ""]
     notes = Path(args.notes) if args.notes else None
     if notes is not None and notes.is_file():
