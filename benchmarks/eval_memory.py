@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,12 +23,8 @@ from graphsbr.models import MODELS
 from graphsbr.train import TrainConfig, Trainer
 from graphsbr.train.config import model_config
 
-
-def status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import reset_peak, status_mb
 
 
 def main(argv=None) -> None:
@@ -52,7 +49,7 @@ def main(argv=None) -> None:
     model = cls.from_dataset(dataset, model_config(cls, {"dim": args.dim}))
     trainer = Trainer(model, dataset, TrainConfig(progress=False))
     before = status_mb("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current resident set
+    reset_peak()
     start = time.perf_counter()
     metrics = trainer.evaluate("test")
     seconds = time.perf_counter() - start

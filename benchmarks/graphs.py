@@ -34,15 +34,18 @@ import torch
 from graphsbr import load_dataset
 from graphsbr.graphs import cooccurrence_graph, from_networkx, item_transition_graph, side_transition_graph
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import reset_peak, status_mb
+
 TOP_K = 20
 
 
 def measure(name, build, repeat, check=None):
     """Peak RSS growth of a cold first build, then ``check(graph)``, then the seconds of ``repeat`` more builds."""
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (Linux); the first build is measured cold
-    before = _status_kb("VmRSS")
+    reset_peak()  # the first build is measured cold
+    before = status_mb("VmRSS")
     graph = build()
-    growth = _status_kb("VmHWM") - before
+    growth = status_mb("VmHWM") - before
     if check is not None:
         check(graph)
     seconds = []
@@ -52,14 +55,7 @@ def measure(name, build, repeat, check=None):
         seconds.append(time.perf_counter() - start)
     return {"graph": name, "edges": int(graph.edge_index.size(1)), "repeat": repeat,
             "seconds_min": round(min(seconds), 3), "seconds_median": round(sorted(seconds)[len(seconds) // 2], 3),
-            "peak_rss_growth_mb": round(growth / 1024, 1)}
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
+            "peak_rss_growth_mb": round(growth, 1)}
 
 
 def check_same(name, expected, actual):

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import reset_peak, status_mb
+
 MODELS = ("pop", "gru4rec", "srgnn", "sasrec", "core", "nova", "difsr", "a2dmtl", "scorenet", "comif", "asif", "srim")
 DATASETS = ("synthetic", "diginetica", "tmall", "beauty")
 FAMILIES = {"recurrent and graph": ("gru4rec", "srgnn", "a2dmtl", "srim"),
@@ -67,7 +70,7 @@ def measure(model: str, dataset: str, root, settings: dict, args) -> dict:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     else:
-        Path("/proc/self/clear_refs").write_text("5")
+        reset_peak()
     try:
         trainer = build_trainer(model, dataset, root, {"progress": "false", "threads": args.threads,
                                                         "device": args.device, "epoch_steps": args.warmup,
@@ -114,7 +117,7 @@ def measure(model: str, dataset: str, root, settings: dict, args) -> dict:
     cell.update(eval_s=round(seconds * data.test.num_samples / evaluated, 2),
                 eval_extrapolated=evaluated < data.test.num_samples,
                 eval_samples_s=round(evaluated / seconds, 1))
-    cell["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20 if cuda else _status_kb("VmHWM") / 1024, 1)
+    cell["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20 if cuda else status_mb("VmHWM"), 1)
     return cell
 
 
@@ -133,13 +136,6 @@ def _refresh_seconds(trainer, cuda: bool) -> float:
 def _sync(cuda: bool) -> None:
     if cuda:
         torch.cuda.synchronize()
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def worker(args) -> None:
