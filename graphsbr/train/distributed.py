@@ -12,7 +12,8 @@ How the trainer divides the work (:class:`~graphsbr.train.Trainer`):
   single-process meaning, and resuming after step ``k`` works as in one process. A last global batch smaller than
   the number of processes is skipped (it would leave a rank without a sample).
 * **Evaluation.** Every rank ranks its share of the split; the metric sums and counts are added across ranks, so
-  the metrics equal a single-process evaluation (up to the order of float64 additions).
+  the metrics equal a single-process evaluation (up to the order of float64 additions). The test samples' ranks
+  (``ranks.pt``) are gathered back into split order.
 * **Global graphs and memories** are built identically on every rank from the training split (the same data, the
   same code): nothing is sent.
 * **Outputs.** Rank 0 alone writes the run folder and logs; the others keep the best weights in memory. Resuming
@@ -49,6 +50,21 @@ class Group:
     def shard(self, values: torch.Tensor) -> torch.Tensor:
         """This rank's share of ``values`` (every ``world``-th element from ``rank``)."""
         return values[self.rank::self.world] if self.distributed else values
+
+    def unshard(self, share: torch.Tensor, total: int) -> torch.Tensor:
+        """The inverse of :meth:`shard`: every rank's ``share`` of a 1-d tensor of ``total`` elements, put back in
+        order (on every rank; a collective call)."""
+        if not self.distributed:
+            return share
+        longest = -(-total // self.world)
+        padded = share.new_zeros(longest)
+        padded[:len(share)] = share
+        shares = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(shares, padded)
+        whole = share.new_empty(total)
+        for rank, part in enumerate(shares):
+            whole[rank::self.world] = part[:len(range(rank, total, self.world))]
+        return whole
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor`` summed over the ranks (in place; returned)."""

@@ -365,9 +365,11 @@ class Trainer:
             "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
             "num_parameters": count_parameters(self.model), "config": self._run_config(),
         }
+        if self.group.distributed:  # every rank's share, back in split order
+            whole = self.group.unshard(torch.cat(ranks).to(self.device), self.dataset.test.num_samples)
+            ranks = [whole.cpu()]
         if self.writing:
-            if not self.group.distributed:  # per-sample ranks, for paired significance tests between runs
-                save_ranks(ranks, self.out)
+            save_ranks(ranks, self.out)  # per-sample ranks, for paired significance tests between runs
             _write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
         return results
 

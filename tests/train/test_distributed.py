@@ -23,6 +23,7 @@ def test_shard_takes_every_world_th_sample():
     values = torch.arange(7)
     assert Group(1, 3).shard(values).tolist() == [1, 4]
     assert Group().shard(values) is values
+    assert Group().unshard(values, 7) is values
 
 
 def torchrun(*args: str) -> str:
@@ -53,7 +54,7 @@ def test_two_processes_write_one_run_folder(ddp_run):
     out, stdout = ddp_run
     assert stdout.count("run folder:") == 1  # rank 0 alone reports
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
-        ["best.pt", "config.yaml", "last.pt", "metrics.jsonl", "results.json"]
+        ["best.pt", "config.yaml", "last.pt", "metrics.jsonl", "ranks.pt", "results.json"]
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 1 and history[0]["samples_per_second"] > 0
 
@@ -65,6 +66,9 @@ def test_distributed_metrics_equal_a_single_process_evaluation(ddp_run):
     single = trainer.evaluate("test")
     assert results["test"] == pytest.approx(single, rel=1e-9, abs=1e-12)
     assert results["valid"] == pytest.approx(trainer.evaluate("valid"), rel=1e-9, abs=1e-12)
+    ranks = []
+    trainer.evaluate("test", ranks)  # the two ranks' shares, gathered back into split order
+    assert torch.equal(torch.load(out / "ranks.pt", weights_only=True)["test"], torch.cat(ranks).to(torch.int32))
 
 
 def test_distributed_steps_reach_the_single_process_weights(ddp_run):
