@@ -193,6 +193,29 @@ def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def matched_table(rows: list[dict], epochs: list[int], metrics: tuple[str, ...]) -> list[str]:
+    """Validation ``metrics`` of every row at the same epochs (from each run's ``metrics.jsonl``; mean over its
+    seeds): a comparison at equal training whatever each run's budget or early stop."""
+    lines = [f"Validation at matched epochs ({', '.join(metrics)}; –: the run had stopped before):", "",
+             "| model | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---" * (len(epochs) + 1) + "|"]
+    for row in rows:
+        histories = []
+        for run in row["runs"]:
+            path = run["folder"] / "metrics.jsonl"
+            if path.is_file():
+                histories.append({h["epoch"]: h["valid"] for h in map(json.loads, path.read_text().splitlines())})
+        if not histories:
+            continue
+        cells = []
+        for epoch in epochs:
+            if all(epoch in history for history in histories):
+                cells.append(" / ".join(f"{statistics.mean(h[epoch][m] for h in histories):.4f}" for m in metrics))
+            else:
+                cells.append("–")
+        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def chart(tables: dict[str, list[dict]], path: Path) -> str:
     """hr@20 of every row per dataset (mean ± std) with the papers' numbers as markers."""
     import matplotlib
@@ -239,6 +262,8 @@ def report(finished: list[dict], args, seconds: float) -> str:
         selection = next((r["results"]["selection_metric"] for row in rows for r in row["runs"]), "mrr@20")
         lines += [f"## {dataset}", "", f"Protocol of the papers: {PROTOCOL_NOTES.get(dataset, 'none reported')}", ""]
         lines += dataset_table(dataset, rows)
+        if args.matched_epochs:
+            lines += matched_table(rows, args.matched_epochs, tuple(dict.fromkeys((selection, "hr@20"))))
         lines += significance(dataset, rows, selection)
     lines.append(f"![test hr@20 per dataset]({chart(tables, report_path.with_suffix('.png'))})")
     report_path.write_text("\n".join(lines) + "\n")
@@ -269,6 +294,8 @@ def main(argv=None) -> None:
     parser.add_argument("--report", default=None, help="the report's path (default OUT/reproduction.md; .json and "
                                                        ".png beside it)")
     parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs, train nothing")
+    parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
+                        help="also tabulate the validation metrics of every row at these epochs")
     args = parser.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     runs = plan(args)
