@@ -10,7 +10,8 @@ Every model runs with its defaults, which are its paper's hyperparameters, throu
 ``--jobs`` at a time, each under ``--budget-minutes`` (it stops after the epoch in which the budget runs out).
 A run folder that already has ``results.json`` is reused and a started one resumes, so a killed reproduction
 continues where it stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one
-dataset, or on every chosen one.
+dataset, or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each
+run's results and validation history: rows trained on another machine, or whose folders are gone.
 
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with every model as a row, our mean ±
 std over the seeds beside the paper's number and the relative gap, and paired significance tests between each seed
@@ -147,6 +148,9 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
                  if r["seed"] in seeds]
         return torch.stack([reciprocal_ranks(r, k=20) for r in ranks]).mean(0)
 
+    def ranked(row):  # the seeds whose ranks.pt is at hand (a run from --include may have lost its folder)
+        return {r["seed"] for r in row["runs"] if (Path(r["folder"]) / "ranks.pt").is_file()}
+
     baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and r["runs"]]
     if not baselines:
         return []
@@ -159,6 +163,9 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
             continue
         seeds = {r["seed"] for r in row["runs"]} & {r["seed"] for r in best["runs"]}
         if not seeds:
+            continue
+        if not seeds <= ranked(row) & ranked(best):
+            lines.append(f"| {row['label']} | – | a run's ranks.pt is not at hand | | | |")
             continue
         a, b = mean_rr(row, seeds), mean_rr(best, seeds)
         if a.shape != b.shape:
@@ -193,17 +200,32 @@ def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def history(run: dict) -> list[dict]:
+    """The run's validation metrics per epoch: from its ``metrics.jsonl``, else as an earlier report kept them."""
+    path = Path(run["folder"]) / "metrics.jsonl"
+    if path.is_file():
+        return [{"epoch": h["epoch"], "valid": h["valid"]} for h in map(json.loads, path.read_text().splitlines())]
+    return run.get("history", [])
+
+
+def include(finished: list[dict], reports: list[str], datasets: list[str]) -> list[dict]:
+    """The runs of earlier reports' JSON (``--include``) before ``finished``; a finished run of this plan replaces
+    the same dataset, row and seed of theirs."""
+    key = lambda run: (run["dataset"], run["label"], run["seed"])
+    done = {key(r) for r in finished if "results" in r}
+    kept = [r for path in reports for r in json.loads(Path(path).read_text())
+            if "results" in r and r["dataset"] in datasets and key(r) not in done]
+    theirs = {key(r) for r in kept}
+    return kept + [r for r in finished if "results" in r or key(r) not in theirs]
+
+
 def matched_table(rows: list[dict], epochs: list[int], metrics: tuple[str, ...]) -> list[str]:
     """Validation ``metrics`` of every row at the same epochs (from each run's ``metrics.jsonl``; mean over its
     seeds): a comparison at equal training whatever each run's budget or early stop."""
     lines = [f"Validation at matched epochs ({', '.join(metrics)}; –: the run had stopped before):", "",
              "| model | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---" * (len(epochs) + 1) + "|"]
     for row in rows:
-        histories = []
-        for run in row["runs"]:
-            path = run["folder"] / "metrics.jsonl"
-            if path.is_file():
-                histories.append({h["epoch"]: h["valid"] for h in map(json.loads, path.read_text().splitlines())})
+        histories = [{h["epoch"]: h["valid"] for h in history(run)} for run in row["runs"] if history(run)]
         if not histories:
             continue
         cells = []
@@ -267,7 +289,8 @@ def report(finished: list[dict], args, seconds: float) -> str:
         lines += significance(dataset, rows, selection)
     lines.append(f"![test hr@20 per dataset]({chart(tables, report_path.with_suffix('.png'))})")
     report_path.write_text("\n".join(lines) + "\n")
-    serialisable = [{k: (str(v) if isinstance(v, Path) else v) for k, v in run.items()} for run in finished]
+    serialisable = [{**{k: (str(v) if isinstance(v, Path) else v) for k, v in run.items()}, "history": history(run)}
+                    for run in finished]
     report_path.with_suffix(".json").write_text(json.dumps(serialisable, indent=1) + "\n")
     return "\n".join(lines)
 
@@ -294,6 +317,9 @@ def main(argv=None) -> None:
     parser.add_argument("--report", default=None, help="the report's path (default OUT/reproduction.md; .json and "
                                                        ".png beside it)")
     parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs, train nothing")
+    parser.add_argument("--include", action="append", default=[], metavar="REPORT.json",
+                        help="also tabulate the runs of an earlier report (its .json keeps each run's results and "
+                             "validation history, so its run folders need not exist)")
     parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
                         help="also tabulate the validation metrics of every row at these epochs")
     args = parser.parse_args(argv)
@@ -306,7 +332,7 @@ def main(argv=None) -> None:
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
             finished = list(pool.map(lambda run: train(run, args), runs))
-    print(report(finished, args, time.perf_counter() - start))
+    print(report(include(finished, args.include, args.datasets), args, time.perf_counter() - start))
 
 
 if __name__ == "__main__":
