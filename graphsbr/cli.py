@@ -90,7 +90,7 @@ def cmd_models(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .train.config import parse_assignments, read_yaml
+    from .train.config import RESUMABLE, parse_assignments, read_yaml
     from .train.distributed import teardown
     from .train.run import build_trainer, read_run_config
 
@@ -98,6 +98,13 @@ def cmd_train(args) -> None:
         if not args.out:
             raise ConfigError("--resume needs --out, the run folder to continue")
         model, dataset, root, settings = read_run_config(args.out)
+        changes = parse_assignments(args.set)
+        fixed = sorted(set(changes) - set(RESUMABLE))
+        if fixed:
+            raise ConfigError(f"--resume continues the run that {args.out}/config.yaml records; --set "
+                              f"{', '.join(fixed)} would change it (on --resume only {', '.join(RESUMABLE)} may "
+                              "change): start a new run with another --out")
+        settings.update(changes)
     else:
         values = read_yaml(args.config) if args.config else {}
         saved_model, saved_dataset, saved_root, data = (values.pop(k, None) for k in ("model", "dataset", "root", "data"))

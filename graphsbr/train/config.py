@@ -89,6 +89,10 @@ def read_yaml(path) -> dict[str, Any]:
     return values
 
 
+#: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
+RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress")
+
+
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:
     """``["lr=0.01", "data.num_items=500"]`` -> ``{"lr": "0.01", "data.num_items": "500"}`` (strings, cast later)."""
     values = {}

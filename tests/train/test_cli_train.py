@@ -88,6 +88,17 @@ def test_config_file(tmp_path):
     assert results["model"] == "gru4rec" and results["config"]["model_config"]["hidden"] == 32
 
 
+def test_resume_may_change_how_a_run_proceeds_but_not_what_it_learns(tmp_path):
+    run = tmp_path / "run"
+    graphsbr("train", "--model", "sasrec", "--epochs", "1", "--out", str(run), *SMALL)
+    graphsbr("train", "--out", str(run), "--resume", "--epochs", "2", "--set", "threads=1", "--set", "eval_batch_size=64")
+    assert json.loads((run / "results.json").read_text())["epochs_run"] == 2
+    assert "threads: 1\n" in (run / "config.yaml").read_text()
+    assert "eval_batch_size: 64\n" in (run / "config.yaml").read_text()
+    one_line_error(graphsbr("train", "--out", str(run), "--resume", "--set", "lr=0.1", "--set", "dim=8", check=False),
+                   "--set dim, lr would change it")
+
+
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     args = ["train", "--model", "sasrec", "--epochs", "3", *SMALL]
     graphsbr(*args, "--out", str(tmp_path / "full"))
