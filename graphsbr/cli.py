@@ -99,11 +99,12 @@ def cmd_train(args) -> None:
             raise ConfigError("--resume needs --out, the run folder to continue")
         model, dataset, root, settings = read_run_config(args.out)
         changes = parse_assignments(args.set)
+        changes.update({k: v for k, v in (("batch_size", args.batch_size), ("seed", args.seed)) if v is not None})
         fixed = sorted(set(changes) - set(RESUMABLE))
         if fixed:
-            raise ConfigError(f"--resume continues the run that {args.out}/config.yaml records; --set "
-                              f"{', '.join(fixed)} would change it (on --resume only {', '.join(RESUMABLE)} may "
-                              "change): start a new run with another --out")
+            raise ConfigError(f"--resume continues the run that {args.out}/config.yaml records; a new "
+                              f"{', '.join(fixed)} would change what it learns (on --resume only "
+                              f"{', '.join(RESUMABLE)} may change): start a new run with another --out")
         settings.update(changes)
     else:
         values = read_yaml(args.config) if args.config else {}

@@ -96,7 +96,8 @@ def test_resume_may_change_how_a_run_proceeds_but_not_what_it_learns(tmp_path):
     assert "threads: 1\n" in (run / "config.yaml").read_text()
     assert "eval_batch_size: 64\n" in (run / "config.yaml").read_text()
     one_line_error(graphsbr("train", "--out", str(run), "--resume", "--set", "lr=0.1", "--set", "dim=8", check=False),
-                   "--set dim, lr would change it")
+                   "a new dim, lr would change what it learns")
+    one_line_error(graphsbr("train", "--out", str(run), "--resume", "--seed", "3", check=False), "a new seed would")
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
