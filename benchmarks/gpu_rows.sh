@@ -7,7 +7,8 @@
 #      verdict reaches the file even if the call is cut short);
 #   3. OUT/runs.tgz: every run folder without its checkpoints, and the logs; OUT/NAME.last.pt.NN: the resume
 #      checkpoints of the run folders named in KEEP, in pieces of 15 MiB (the device tool returns at most 8 files of
-#      16 MiB; a '+' in NAME becomes 'plus'). Here: `cat NAME.last.pt.* > RUN/last.pt`, then `graphsbr train --out RUN --resume --device cpu`.
+#      16 MiB; a '+' in NAME becomes 'plus'). Here: `cat NAME.last.pt.* > RUN/last.pt`, then
+#      `graphsbr train --out RUN --resume --device cpu --set threads=1`.
 # Usage: KEEP="FOLDER..." bash benchmarks/gpu_rows.sh OUT DATA_ROOT DATASET BUDGET_MINUTES REPRODUCE_ARGS...
 #        (DEVICE=cpu LIMIT=120 for a dry run here)
 set -u
@@ -27,7 +28,7 @@ timeout 60 python benchmarks/speed.py --device "$device" --root "$root" --thread
   > "$work/speed.log" 2>&1
 stamp "speed done"
 
-[ "$device" = cuda ] && timeout 240 python -m pytest tests/models/test_cuda.py -v -p no:cacheprovider -n 4 -rf \
+[ "$device" = cuda ] && timeout 240 python -m pytest tests/models/test_cuda.py -o addopts= -v -p no:cacheprovider -n 4 -rf \
   > "$work/cuda-tests.txt" 2>&1 &
 left=$((limit - 40 - (SECONDS - start)))
 timeout "$left" python benchmarks/reproduce.py --root "$root" --device "$device" --datasets "$dataset" \
