@@ -225,7 +225,7 @@ def matched_table(rows: list[dict], epochs: list[int], metrics: tuple[str, ...])
     lines = [f"Validation at matched epochs ({', '.join(metrics)}; –: the run had stopped before):", "",
              "| model | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---" * (len(epochs) + 1) + "|"]
     for row in rows:
-        histories = [{h["epoch"]: h["valid"] for h in history(run)} for run in row["runs"] if history(run)]
+        histories = [{h["epoch"]: h["valid"] for h in past} for past in map(history, row["runs"]) if past]
         if not histories:
             continue
         cells = []
