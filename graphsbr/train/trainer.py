@@ -351,6 +351,9 @@ class Trainer:
             load_weights(self.model, read_checkpoint(best, self.device), best)
         elif best is None and self._best_weights is not None:
             self.model.load_state_dict(self._best_weights)
+        elif best is not None and self.best_epoch:  # never the last epoch's weights under the selected epoch's name
+            raise TrainingError(f"{best} is missing: the weights of the selected epoch {self.best_epoch} are gone "
+                                "(a run folder moved without its best.pt?), so the run cannot be evaluated at it")
         valid = self.evaluate("valid")
         eval_start = time.perf_counter()
         ranks: list[torch.Tensor] = []
@@ -440,6 +443,9 @@ class Trainer:
             torch.manual_seed(self.config.seed * 100003 + self.steps * 7919 + self.group.rank)
         if self.group.main:
             log.info("resumed %s after epoch %d", self.out, self.epoch)
+            if self.best_epoch and not (self.out / BEST).is_file():
+                log.warning("%s has no %s: unless an epoch beats epoch %d, the run will stop without a selected "
+                            "epoch to evaluate", self.out, BEST, self.best_epoch)
 
 
 #: What ``last.pt`` holds besides the weights.

@@ -90,6 +90,14 @@ def test_resume_continues_to_the_same_result(data, tmp_path):
     assert len(lines) == 3
 
 
+def test_a_resumed_run_without_its_best_weights_fails_rather_than_report_the_last_epoch(data, tmp_path):
+    trainer(data, tmp_path / "run", lr=0.0, epochs=1).fit()  # lr 0: no later epoch can beat epoch 1
+    (tmp_path / "run" / "results.json").unlink()
+    (tmp_path / "run" / "best.pt").unlink()
+    with pytest.raises(TrainingError, match=r"best.pt is missing: the weights of the selected epoch 1"):
+        trainer(data, tmp_path / "run", lr=0.0, epochs=3).fit(resume=True)
+
+
 def test_an_existing_run_is_not_overwritten(data, tmp_path):
     trainer(data, tmp_path / "run", epochs=1).fit()
     with pytest.raises(ConfigError, match="already holds a run"):
