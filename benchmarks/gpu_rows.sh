@@ -27,7 +27,7 @@ checks=${CHECKS:-1}
 [ "$checks" = 1 ] && timeout 60 python benchmarks/speed.py --device "$device" --root "$root" --threads 4 --datasets "$dataset" \
   --models sasrec comif --warmup 3 --steps 10 --eval-samples 2000 --out "$work/speed-$device-$dataset" \
   > "$work/speed.log" 2>&1
-stamp "speed done"
+[ "$checks" = 1 ] && stamp "speed done"
 
 [ "$checks" = 1 ] && [ "$device" = cuda ] && timeout 240 python -m pytest tests/models/test_cuda.py -o addopts= -v -p no:cacheprovider -n 4 -rf \
   > "$work/cuda-tests.txt" 2>&1 &
@@ -43,7 +43,9 @@ tar czf "$out/runs.tgz" -C "$work" --exclude='best.pt' --exclude='last.pt' \
 # whole is left there, and said so, rather than come back in part
 piece=$((15 * 1024 * 1024)) room=$((64 * 1024 * 1024 - $(stat -c %s "$out/runs.tgz"))) files=7
 for name in ${KEEP:-}; do
-  last="$work/tables/runs/$dataset/$name/last.pt" size=$(stat -c %s "$work/tables/runs/$dataset/$name/last.pt")
+  last="$work/tables/runs/$dataset/$name/last.pt"
+  [ -f "$last" ] || { echo "no checkpoint to bring back: $last"; continue; }
+  size=$(stat -c %s "$last")
   pieces=$(((size + piece - 1) / piece))
   if [ "$size" -gt "$room" ] || [ "$pieces" -gt "$files" ]; then
     echo "not brought back, over what the device returns: $last ($size bytes)"; continue
