@@ -209,14 +209,14 @@ def history(run: dict) -> list[dict]:
 
 
 def include(finished: list[dict], reports: list[str], datasets: list[str]) -> list[dict]:
-    """The runs of earlier reports' JSON (``--include``) before ``finished``; a finished run of this plan replaces
-    the same dataset, row and seed of theirs."""
+    """The runs of earlier reports' JSON (``--include``) before ``finished``; a finished run of this plan takes the
+    place (in the tables' order too) of the same dataset, row and seed of theirs."""
     key = lambda run: (run["dataset"], run["label"], run["seed"])
-    done = {key(r) for r in finished if "results" in r}
-    kept = [r for path in reports for r in json.loads(Path(path).read_text())
-            if "results" in r and r["dataset"] in datasets and key(r) not in done]
+    fresh = {key(r): r for r in finished if "results" in r}
+    kept = [fresh.get(key(r), r) for path in reports for r in json.loads(Path(path).read_text())
+            if "results" in r and r["dataset"] in datasets]
     theirs = {key(r) for r in kept}
-    return kept + [r for r in finished if "results" in r or key(r) not in theirs]
+    return kept + [r for r in finished if key(r) not in theirs]
 
 
 def matched_table(rows: list[dict], epochs: list[int], metrics: tuple[str, ...]) -> list[str]:
