@@ -73,10 +73,14 @@ def plan(args) -> list[dict]:
         for label, model, settings in rows:
             seeds = args.variant_seeds if (settings and args.variant_seeds) else args.seeds
             for seed in seeds:
-                slug = re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_")
                 runs.append({"dataset": dataset, "label": label, "model": model, "settings": settings, "seed": seed,
-                             "folder": Path(args.out) / "runs" / dataset / f"{slug}-seed{seed}"})
+                             "folder": run_folder(Path(args.out) / "runs" / dataset, label, seed)})
     return runs
+
+
+def run_folder(parent: Path, label: str, seed: int) -> Path:
+    """``parent/LABEL-seedN``, the label's characters other than letters, digits and ``.+-`` as ``_``."""
+    return parent / f"{re.sub(r'[^A-Za-z0-9.+-]+', '_', label).strip('_')}-seed{seed}"
 
 
 def train(run: dict, args) -> dict:

@@ -41,7 +41,8 @@ class COMIFConfig(SASRecConfig):
     10 (``train_defaults``), and the grid it searches: layers in {2, 3, 4}, heads in {2, 4, 8},
     :math:`\\lambda_1, \\lambda_2` in {0.4, 0.8, 1.2, 1.6}. It does not report the chosen point (Fig. 7's heat map
     only says that :math:`\\lambda_2 < 0.8` is mostly better), so the defaults below are a grid point, to be chosen
-    on validation: 3 layers and 4 heads (the configuration of its Table 7), :math:`\\lambda_1 = \\lambda_2 = 0.4`.
+    on validation (``benchmarks/grid.py`` searches the grid): 3 layers and 4 heads (the configuration of its
+    Table 7), :math:`\\lambda_1 = \\lambda_2 = 0.4`.
     The others, which the paper does not give, are RecBole's SASRec defaults (the paper runs on RecBole).
 
     Attributes:
