@@ -16,7 +16,6 @@ import argparse
 import itertools
 import json
 import shlex
-import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 from graphsbr.train.config import parse_assignments
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce import run_folder, train
+from reproduce import mean_std, run_folder, train
 
 
 def parse_axis(text: str) -> tuple[str, list[str]]:
@@ -71,8 +70,7 @@ def rank(finished: list[dict], metric: str | None = None) -> tuple[str, list[dic
         row["epochs"].append(f"{results['epochs_run']}({results['best_epoch']})")
         row["stops"].append(stop_reason(results))
     for row in rows.values():
-        row["mean"] = statistics.mean(row["valid"]) if row["valid"] else None
-        row["std"] = statistics.stdev(row["valid"]) if len(row["valid"]) > 1 else 0.0
+        row["mean"], row["std"] = mean_std(row["valid"]) if row["valid"] else (None, 0.0)
     return metric, sorted(rows.values(), key=lambda row: (row["mean"] is None, -(row["mean"] or 0.0)))
 
 
