@@ -8,8 +8,8 @@ beside the papers' numbers.
 Every model runs with its defaults, which are its paper's hyperparameters, through ``python -m graphsbr train``
 (validation-based selection; the test split is read once, at the selected epoch), one process per (model, seed),
 ``--jobs`` at a time, each under ``--budget-minutes`` (it stops after the epoch in which the budget runs out).
-A run folder that already has ``results.json`` is reused and a started one resumes, so a killed reproduction
-continues where it stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one
+A run folder that already has ``results.json`` is reused (or, if it stopped on an epoch cap lower than the one asked for
+now, resumed up to the new cap) and a started one resumes, so a killed reproduction continues where it stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one
 dataset, or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each
 run's results and validation history: rows trained on another machine, or whose folders are gone.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from graphsbr.train.config import parse_assignments
+from graphsbr.train.config import RESUMABLE, parse_assignments
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import parse_run
@@ -83,19 +83,31 @@ def run_folder(parent: Path, label: str, seed: int) -> Path:
     return parent / f"{re.sub(r'[^A-Za-z0-9.+-]+', '_', label).strip('_')}-seed{seed}"
 
 
+def stop_reason(results: dict) -> str:
+    """Why a run stopped: its patience, its epoch cap, or its budget."""
+    train = results["config"]["train"]
+    if results["epochs_run"] - results["best_epoch"] >= train["patience"]:
+        return "patience"
+    return "epochs" if results["epochs_run"] >= train["epochs"] else "budget"
+
+
 def train(run: dict, args) -> dict:
     """One run in its own process; its results.json (or the reason it has none)."""
     folder = run["folder"]
     results = folder / "results.json"
+    settings = {**parse_assignments(args.set), **run["settings"]}
     if results.is_file():
-        return {**run, "results": json.loads(results.read_text())}
+        done = json.loads(results.read_text())
+        if stop_reason(done) != "epochs" or int(settings.get("epochs", 0)) <= done["epochs_run"]:
+            return {**run, "results": done}
     command = [sys.executable, "-m", "graphsbr", "train", "--model", run["model"], "--dataset", run["dataset"],
                "--out", str(folder), "--seed", str(run["seed"]), "--budget-minutes", str(args.budget_minutes),
                "--device", args.device, "--quiet", "--set", f"threads={args.threads}"]
     command += ["--root", args.root] if args.root else []
-    command += [f"--set={k}={v}" for k, v in {**parse_assignments(args.set), **run["settings"]}.items()]
-    if (folder / "last.pt").is_file():
+    if (folder / "last.pt").is_file():  # a resumed run keeps the settings its config.yaml records
         command.append("--resume")
+        settings = {k: v for k, v in settings.items() if k in RESUMABLE}
+    command += [f"--set={k}={v}" for k, v in settings.items()]
     folder.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": str(args.threads)}

@@ -89,6 +89,18 @@ def cmd_models(args) -> None:
         print(f"{name:<{width}}  {cls.batch_kind:<8}  {doc[0] if doc else ''}")
 
 
+def _same_as_recorded(key: str, value, settings: dict) -> bool:
+    """Whether a ``--set`` value (a string) equals what the run's config.yaml records for ``key``."""
+    from .models.base import coerce
+
+    if key not in settings:
+        return False
+    try:
+        return coerce(value, settings[key], key) == settings[key]
+    except ConfigError:
+        return False
+
+
 def cmd_train(args) -> None:
     from .train.config import RESUMABLE, parse_assignments, read_yaml
     from .train.distributed import teardown
@@ -100,7 +112,8 @@ def cmd_train(args) -> None:
         model, dataset, root, settings = read_run_config(args.out)
         changes = parse_assignments(args.set)
         changes.update({k: v for k, v in (("batch_size", args.batch_size), ("seed", args.seed)) if v is not None})
-        fixed = sorted(set(changes) - set(RESUMABLE))
+        # a setting repeated with the value the run records changes nothing (reproduce.py resumes that way)
+        fixed = sorted(k for k, v in changes.items() if k not in RESUMABLE and not _same_as_recorded(k, v, settings))
         if fixed:
             raise ConfigError(f"--resume continues the run that {args.out}/config.yaml records; a new "
                               f"{', '.join(fixed)} would change what it learns (on --resume only "

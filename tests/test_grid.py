@@ -67,3 +67,38 @@ def test_a_tiny_search_trains_every_point_and_chooses_on_validation(grid, tmp_pa
     report = (tmp_path / "grid.md").read_text()
     assert f"Chosen on validation: `{rows[0]['label']}`" in report
     assert "test" not in report.split("\n", 3)[3]  # below the command line, the report shows no test number
+
+
+def test_a_sample_keeps_the_reference_point_and_draws_the_rest_with_its_seed(grid):
+    points = grid.points([grid.parse_axis("num_layers=3,2,4"), grid.parse_axis("num_heads=4,2,8")])
+    drawn = grid.sample(points, 4, seed=0)
+    assert len(drawn) == 4 and drawn[0] == {"num_layers": "3", "num_heads": "4"}
+    assert all(point in points for point in drawn) and len({grid.label_of(p) for p in drawn}) == 4
+    assert [points.index(p) for p in drawn] == sorted(points.index(p) for p in drawn)  # grid order
+    assert grid.sample(points, 4, seed=0) == drawn
+    assert any(grid.sample(points, 4, seed=s) != drawn for s in range(1, 5))
+    assert grid.sample(points, 20, seed=0) == points
+
+
+def test_successive_halving_keeps_the_best_fraction(grid):
+    rows = [{"label": "a", "valid": [0.3]}, {"label": "b", "valid": [0.2]}, {"label": "c", "valid": [0.1]},
+            {"label": "d", "valid": []}]
+    assert grid.survivors(rows, 2) == ["a", "b"]
+    assert grid.survivors(rows, 3) == ["a", "b"]
+    assert grid.survivors(rows[:1], 2) == ["a"]
+
+
+def test_successive_halving_resumes_the_survivors_to_the_next_rung(grid, tmp_path):
+    grid.main(["--model", "gru4rec", "--grid", "dim=8,16,32", "--set", "epoch_steps=5", "--rungs", "1", "2",
+               "--budget-minutes", "2", "--out", str(tmp_path)])
+    first, second = json.loads((tmp_path / "grid.json").read_text())
+    assert (first["epochs"], second["epochs"]) == (1, 2)
+    assert len(first["rows"]) == 3 and len(second["rows"]) == 2
+    kept = {row["label"] for row in second["rows"]}
+    assert kept == {row["label"] for row in first["rows"][:2]}
+    for row in first["rows"]:
+        results = json.loads((tmp_path / "runs" / f"{row['label'].replace('=', '_')}-seed0" / "results.json")
+                             .read_text())
+        history = (tmp_path / "runs" / f"{row['label'].replace('=', '_')}-seed0" / "metrics.jsonl").read_text()
+        assert results["epochs_run"] == len(history.splitlines()) == (2 if row["label"] in kept else 1)
+    assert "Rung 2: every point up to epoch 2" in (tmp_path / "grid.md").read_text()

@@ -98,6 +98,10 @@ def test_resume_may_change_how_a_run_proceeds_but_not_what_it_learns(tmp_path):
     one_line_error(graphsbr("train", "--out", str(run), "--resume", "--set", "lr=0.1", "--set", "dim=8", check=False),
                    "a new dim, lr would change what it learns")
     one_line_error(graphsbr("train", "--out", str(run), "--resume", "--seed", "3", check=False), "a new seed would")
+    # repeating what the run records changes nothing (reproduce.py and grid.py resume that way)
+    lr = json.loads((run / "results.json").read_text())["config"]["train"]["lr"]
+    graphsbr("train", "--out", str(run), "--resume", "--epochs", "3", "--seed", "0", "--set", f"lr={lr:g}")
+    assert json.loads((run / "results.json").read_text())["epochs_run"] == 3
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
