@@ -8,10 +8,11 @@ beside the papers' numbers.
 Every model runs with its defaults, which are its paper's hyperparameters, through ``python -m graphsbr train``
 (validation-based selection; the test split is read once, at the selected epoch), one process per (model, seed),
 ``--jobs`` at a time, each under ``--budget-minutes`` (it stops after the epoch in which the budget runs out).
-A run folder that already has ``results.json`` is reused (or, if it stopped on an epoch cap lower than the one asked for
-now, resumed up to the new cap) and a started one resumes, so a killed reproduction continues where it stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one
-dataset, or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each
-run's results and validation history: rows trained on another machine, or whose folders are gone.
+A run folder that already has ``results.json`` is reused (or, if it stopped on an epoch cap lower than the one
+asked for now, resumed up to the new cap) and a started one resumes, so a killed reproduction continues where it
+stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one dataset, or on every
+chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each run's results and
+validation history: rows trained on another machine, or whose folders are gone.
 
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with every model as a row, our mean ±
 std over the seeds beside the paper's number and the relative gap, and paired significance tests between each seed
