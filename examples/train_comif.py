@@ -15,7 +15,8 @@ Every model and trainer setting can be given with ``--set key=value`` (``graphsb
 same). The paper's settings are the defaults: d = 128, max length 50, Adam lr 1e-4, batch 512, addition for the
 embedding-level and concatenation for the attention-level fusion; layers, heads, lambda_1 and lambda_2 are the
 grid point (3, 4, 0.4, 0.4), checked on Beauty's validation split against 7 others of the paper's grid
-(benchmarks/results/comif/grid-beauty.md). On the synthetic set the example uses d = 64, lr 1e-3 and 3 epochs, so that it finishes quickly.
+(benchmarks/results/comif/grid-beauty.md). On the synthetic set the example uses d = 64, lr 1e-3 and 3 epochs, so
+that it finishes quickly.
 """
 from _runner import run  # examples/_runner.py, beside this script
 

@@ -43,7 +43,7 @@ class COMIFConfig(SASRecConfig):
     only says that :math:`\\lambda_2 < 0.8` is mostly better). The defaults, 3 layers, 4 heads (the configuration of
     its Table 7) and :math:`\\lambda_1 = \\lambda_2 = 0.4`, were checked on Beauty's validation split by
     ``benchmarks/grid.py`` (``benchmarks/results/comif/grid-beauty.md``: 8 of the 144 points by successive halving
-    to epoch 40): no point was ahead of them at matched epochs, and :math:`\\lambda_2 = 1.6` was the worst.
+    to epoch 40): no point was clearly ahead of them at matched epochs, and :math:`\\lambda_2 = 1.6` was the worst.
     The others, which the paper does not give, are RecBole's SASRec defaults (the paper runs on RecBole).
 
     Attributes:
