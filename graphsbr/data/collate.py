@@ -24,6 +24,11 @@ class SequenceBatch:
         target_side: side fields of the targets: ``[B]`` or ``[B, V]``.
         fields: per-click behaviour fields of the split, ``[B, L]``.
         sessions: ``[B]`` the session index of each sample in its split.
+        clicks: ``[N]`` the flat positions (``b * L + t``) of the real clicks, row by row: what
+            :class:`~graphsbr.nn.Packing` packs, computed by the collator so that no step waits for the device.
+        host_lengths: ``lengths`` on the CPU (:meth:`to` leaves it there): for what needs lengths on the host,
+            such as ``pack_padded_sequence``.
+        num_targets: how many targets are not padding (the samples a step trains on).
     """
 
     items: Tensor
@@ -33,6 +38,9 @@ class SequenceBatch:
     target_side: dict[str, Tensor] = field(default_factory=dict)
     fields: dict[str, Tensor] = field(default_factory=dict)
     sessions: Tensor | None = None
+    clicks: Tensor | None = None
+    host_lengths: Tensor | None = None
+    num_targets: int = 0
 
     @property
     def mask(self) -> Tensor:
@@ -49,10 +57,14 @@ class SequenceBatch:
             if isinstance(value, dict):
                 return {k: move(v) for k, v in value.items()}
             return value
-        return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
+        return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self) if f.name not in HOST})
 
     def pin_memory(self) -> SequenceBatch:
-        return replace(self, **{f.name: _pin(getattr(self, f.name)) for f in fields(self)})
+        return replace(self, **{f.name: _pin(getattr(self, f.name)) for f in fields(self) if f.name not in HOST})
+
+
+#: The fields of a :class:`SequenceBatch` that stay on the CPU.
+HOST = ("host_lengths", "num_targets")
 
 
 def _pin(value):
@@ -103,7 +115,9 @@ def collate_sequences(split: SessionSplit, samples: Tensor, max_len: int | None 
         batch_side[name] = values[items]  # padding item 0 maps to value 0
         target_side[name] = values[targets]
     batch_fields = {name: values[index] * mask for name, values in split.fields.items()}
-    return SequenceBatch(items, lengths, targets, batch_side, target_side, batch_fields, samples[:, 0].long())
+    clicks = mask.reshape(-1).nonzero().squeeze(1)
+    return SequenceBatch(items, lengths, targets, batch_side, target_side, batch_fields, samples[:, 0].long(),
+                         clicks, lengths, int(targets.count_nonzero()))
 
 
 def every_position_windows(split: SessionSplit, max_len: int | None) -> Tensor:

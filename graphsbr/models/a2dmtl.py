@@ -20,10 +20,11 @@ from ..nn.adaptive_entmax import AdaptiveAlpha, AdaptiveEntmaxAttention, EntmaxR
 from ..nn.graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
 from ..nn.init import reset_linear
 from ..nn.packing import Packing
+from ..nn.projected_table import ProjectedTable
 from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
 
-#: Memory rows compared with a batch at once in the neighbour search (``[B, MEMORY_CHUNK]`` similarities).
-MEMORY_CHUNK = 16384
+#: The most similarities ``[memory rows, queries]`` the neighbour search holds at once (128 MB of float32).
+SIMILARITY_ELEMENTS = 2**25
 #: What eq. 15 sums (its :math:`v`): the enhanced sequence :math:`S_\mathrm{seq}` of eq. 10, the item embeddings
 #: :math:`H_\mathrm{item}`, or the attention output :math:`a` of eq. 13.
 READOUT_VALUES = ("sequence", "item", "attention")
@@ -209,7 +210,7 @@ class A2DMTL(SessionRecommender):
         self.register_buffer("memory_norm", torch.zeros(0), persistent=False)  # [M]
         self.register_buffer("memory_sessions", torch.zeros(0, dtype=torch.long), persistent=False)  # [M]
         self.register_buffer("memory_row", torch.zeros(0, dtype=torch.long), persistent=False)  # [S]
-        self._tables: tuple[Tensor, Tensor | None] | None = None
+        self._tables: tuple[ProjectedTable, Tensor | None] | None = None
         self.register_load_state_dict_post_hook(_clear_after_loading)
         self.reset_parameters()
 
@@ -261,19 +262,22 @@ class A2DMTL(SessionRecommender):
         self._tables = None
 
     def train(self, mode: bool = True):
-        self.clear_cache()
+        if mode or self.training:  # the weights may have changed since the tables were cached
+            self.clear_cache()
         return super().train(mode)
 
-    def tables(self) -> tuple[Tensor, Tensor | None]:
-        """``H [N+1, d]`` the GAT-encoded item table (eq. 3–4 over :math:`G_i`) and ``h̃ [C+1, d]`` the fused
-        category table (eq. 3–6; ``None`` without the category graph). In eval mode computed once and reused
-        until the mode changes or weights are loaded."""
+    def tables(self) -> tuple[ProjectedTable, Tensor | None]:
+        """``H [N+1, d]`` the GAT-encoded item table (eq. 3–4 over :math:`G_i`), as a
+        :class:`~graphsbr.nn.projected_table.ProjectedTable` (in training the GAT's projection is applied only to
+        the rows and queries read), and ``h̃ [C+1, d]`` the fused category table (eq. 3–6; ``None`` without the
+        category graph). In eval mode computed once, in full, and reused until training resumes or weights are
+        loaded."""
         if not self.training and self._tables is not None:
             return self._tables
         initial = self.item_embedding.weight
         if self.config.use_category and not self.config.category_graph:  # w/o EXP: categories folded into items
             initial = initial + self.category_embedding(self.item_category)
-        items = self.item_gat(initial)
+        items = self.item_gat.table(initial)
         categories = None
         if self.explicit_category:
             h0 = self.category_embedding.weight
@@ -291,7 +295,8 @@ class A2DMTL(SessionRecommender):
         width = values.size(1)
         position = self.position.weight[:width].unsqueeze(0).expand(values.size(0), -1, -1)  # [B, L, d]
         length = self.length(batch.lengths).unsqueeze(1).expand(-1, width, -1)  # [B, L, d]
-        inputs = pack_padded_sequence(torch.cat([categories[values], position, length], -1), batch.lengths.cpu(),
+        host_lengths = batch.lengths.cpu() if batch.host_lengths is None else batch.host_lengths
+        inputs = pack_padded_sequence(torch.cat([categories[values], position, length], -1), host_lengths,
                                       batch_first=True, enforce_sorted=False)  # the GRU skips the padding
         states, _ = self.category_gru(inputs)
         return pad_packed_sequence(states, batch_first=True, total_length=width)[0]
@@ -309,7 +314,8 @@ class A2DMTL(SessionRecommender):
                              "collate with max_len=model.max_len")
         items, categories = self.tables()
         mask = batch.mask
-        h = items[batch.items]  # [B, L, d]
+        packing = Packing(mask, batch.clicks)
+        h = packing.unpack(items[packing.pack(batch.items)])  # [B, L, d], the table's rows of the real clicks
         average = masked_mean(h, mask, 1)  # s_avg of eq. 16, H_item^avg of eq. 9
         g = self.last_query(gather_last(h, batch.lengths)) + self.average_query(average)  # eq. 8-9
         s_cate = None
@@ -317,11 +323,10 @@ class A2DMTL(SessionRecommender):
             states = self.category_states(batch, categories)
             s_cate = gather_last(states, batch.lengths)
             g = g + self.category_query(masked_mean(states, mask, 1))
-        packing = Packing(mask)
         rows = packing.index // mask.size(1)  # [N] the sample of each real click
         s_seq = packing.unpack(torch.sigmoid(self.sequence_query(packing.pack(h)) + g[rows]))  # eq. 10, [B, L, d]
         alpha = self.alpha_of(g)
-        a = self.attention(s_seq, mask, alpha)  # eq. 11-13
+        a = self.attention(s_seq, mask, alpha, packing)  # eq. 11-13
         values = {"sequence": s_seq, "item": h, "attention": a}[self.config.readout_values]
         s_item, _ = self.readout(a, values, mask, alpha)  # eq. 14-15
         if self.config.neighbours:
@@ -362,8 +367,10 @@ class A2DMTL(SessionRecommender):
 
     @torch.no_grad()
     def nearest(self, unit: Tensor, exclude: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The :math:`R` memory rows most cosine-similar to the unit-norm queries ``unit [B, d]``, searched in chunks
-        of :data:`MEMORY_CHUNK` rows; ``exclude [B]`` a training session each query may not take.
+        """The :math:`R` memory rows most cosine-similar to the unit-norm queries ``unit [B, d]``; ``exclude [B]`` a
+        training session each query may not take. One product with the memory and one ``topk`` per chunk of
+        queries (chunks keep the ``[chunk, M]`` similarities within :data:`SIMILARITY_ELEMENTS`); nothing waits for
+        the device.
 
         Returns:
             ``rows [B, R']`` and ``found [B, R']`` (False where fewer than ``R'`` rows were allowed), with
@@ -374,20 +381,19 @@ class A2DMTL(SessionRecommender):
         if exclude is not None:
             known = exclude < self.memory_row.numel()
             exclude = torch.where(known, self.memory_row[exclude.clamp(max=self.memory_row.numel() - 1)], -1)
-        best = unit.new_full((unit.size(0), 0), float("-inf"))
-        best_rows = torch.zeros(unit.size(0), 0, dtype=torch.long, device=unit.device)
-        for start in range(0, size, MEMORY_CHUNK):
-            end = min(start + MEMORY_CHUNK, size)
-            similarity = unit @ self.memory[start:end].T  # eq. 17, [B, chunk]
+        chunk = max(1, SIMILARITY_ELEMENTS // max(size, 1))
+        best, best_rows = [], []
+        for start in range(0, unit.size(0), chunk):
+            similarity = unit[start:start + chunk] @ self.memory.T  # eq. 17, [chunk, M]
             if exclude is not None:
-                inside = torch.nonzero((exclude >= start) & (exclude < end)).squeeze(1)
-                similarity[inside, exclude[inside] - start] = float("-inf")
-            values, rows = similarity.topk(min(r, end - start), dim=1)
-            best, best_rows = torch.cat([best, values], 1), torch.cat([best_rows, rows + start], 1)
-            if best.size(1) > r:
-                best, keep = best.topk(r, dim=1)
-                best_rows = best_rows.gather(1, keep)
-        return best_rows, torch.isfinite(best)
+                own = exclude[start:start + chunk].unsqueeze(1)  # [chunk, 1], -1 for none
+                row = own.clamp(min=0)
+                similarity.scatter_(1, row, torch.where(own >= 0, float("-inf"), similarity.gather(1, row)))
+            values, rows = similarity.topk(r, dim=1)
+            best.append(values)
+            best_rows.append(rows)
+        best = torch.cat(best)
+        return torch.cat(best_rows), torch.isfinite(best)
 
     def inter_session(self, average: Tensor, exclude: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         r""":math:`S^\mathrm{inter}` of eq. 16–19 for prefixes with mean item embeddings ``average [B, d]``.
@@ -420,7 +426,7 @@ class A2DMTL(SessionRecommender):
     # -------------------------------------------------------------------------------------------- prediction
     def forward(self, batch: SequenceBatch) -> Tensor:
         s_item, _, items, _ = self.represent(batch)
-        return s_item @ items.T  # eq. 21, [B, N+1]
+        return items.scores(s_item)  # eq. 21, [B, N+1]
 
     def category_scores(self, batch: SequenceBatch) -> Tensor:
         """``[B, C+1]`` next-category scores (eq. 23; column 0, none, is padding)."""
@@ -429,11 +435,11 @@ class A2DMTL(SessionRecommender):
         _, s_cate, _, categories = self.represent(batch)
         return s_cate @ categories.T
 
-    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """:math:`L_\\mathrm{item} + \\lambda L_\\mathrm{cate}` (eq. 25), softmax cross-entropies (see the class)."""
         s_item, s_cate, items, categories = self.represent(batch)
-        item_loss = cross_entropy(s_item @ items.T, batch.targets)
-        parts = {"item": float(item_loss.detach())}
+        item_loss = cross_entropy(items.scores(s_item), batch.targets)
+        parts = {"item": item_loss.detach()}
         total = item_loss
         if s_cate is not None:
             targets = batch.target_side[self.config.category_field]  # [B], 0 = none
@@ -442,8 +448,8 @@ class A2DMTL(SessionRecommender):
                                          reduction="none")
             category_loss = (per_sample * known).sum() / known.sum().clamp(min=1)
             total = total + self.config.category_weight * category_loss
-            parts["category"] = float(category_loss.detach())
-        parts["loss"] = float(total.detach())
+            parts["category"] = category_loss.detach()
+        parts["loss"] = total.detach()
         return total, parts
 
     def extra_repr(self) -> str:

@@ -9,6 +9,7 @@ from .graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
 from .hie import HomogeneousInformationExtraction
 from .item_encoder import ITEM_ENCODERS, ItemEncoder
 from .packing import Packing, by_width
+from .projected_table import ProjectedTable
 from .re_engagement import SLOT_ORDERS, ReEngagementScore
 from .session_gnn import GatedSessionGraphConv
 from .side_embedding import SideEmbedding
@@ -36,6 +37,7 @@ __all__ = [
     "ItemEncoder",
     "MultiHeadAttention",
     "Packing",
+    "ProjectedTable",
     "ReEngagementScore",
     "SideEmbedding",
     "TransformerBlock",

@@ -103,7 +103,7 @@ class AdaptiveEntmaxAttention(nn.Module):
 
     Shapes:
         input: ``x [B, L, d]``, ``mask [B, L]`` (True at real positions), ``alpha``: ``None`` (softmax), a float,
-        or ``[B]``.
+        or ``[B]``; optionally the batch's :class:`~graphsbr.nn.packing.Packing` of ``mask``.
         output: ``[B, L, d]``.
     """
 
@@ -121,8 +121,8 @@ class AdaptiveEntmaxAttention(nn.Module):
         for module in (self.query, self.inner, self.outer, self.norm):
             module.reset_parameters()
 
-    def forward(self, x: Tensor, mask: Tensor, alpha: Tensor | float | None) -> Tensor:
-        packing = Packing(mask)  # position-wise layers on the real positions only
+    def forward(self, x: Tensor, mask: Tensor, alpha: Tensor | float | None, packing: Packing | None = None) -> Tensor:
+        packing = packing or Packing(mask)  # position-wise layers on the real positions only
         query = packing.unpack(self.dropout(torch.relu(self.query(packing.pack(x)))))  # eq. 11, [B, L, d]
         scores = query @ x.transpose(1, 2) / math.sqrt(self.dim)  # [B, L, L]
         weights = masked_entmax(scores, mask[:, None, :], alpha)  # eq. 12 normalised as eq. 14

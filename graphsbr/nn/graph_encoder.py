@@ -8,6 +8,7 @@ from torch_geometric.nn import GATv2Conv
 from torch_geometric.utils import add_remaining_self_loops
 
 from ..errors import ConfigError
+from .projected_table import ProjectedTable
 from .weighted_edge_gat_conv import WeightedEdgeGATConv
 
 #: The attention forms: ``gat`` (Veličković et al., PyG ``GATConv``) and ``gatv2`` (Brody et al., ``GATv2Conv``).
@@ -73,12 +74,21 @@ class GraphAttentionEncoder(nn.Module):
             layer.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer in self.layers:
+        return self.table(x).full()
+
+    def table(self, x: Tensor) -> ProjectedTable:
+        """:math:`h^K` as a :class:`~graphsbr.nn.projected_table.ProjectedTable`: with ``version="gat"`` the last
+        layer's projection :math:`W` is left to where rows are read (the same values up to rounding)."""
+        for layer in self.layers[:-1]:
             x = layer(x, self.edge_index, self.edge_weight)
-        if self.padding_idx is None:
-            return x
-        keep = torch.arange(x.size(0), device=x.device) != self.padding_idx
-        return x * keep.unsqueeze(1).to(x.dtype)
+        last = self.layers[-1]
+        if self.version == "gat":
+            return ProjectedTable(last.aggregate(x, self.edge_index, self.edge_weight), last.lin.weight, last.bias,
+                                  self.padding_idx)
+        x = last(x, self.edge_index, self.edge_weight)
+        if self.padding_idx is not None:
+            x = x * (torch.arange(x.size(0), device=x.device) != self.padding_idx).unsqueeze(1).to(x.dtype)
+        return ProjectedTable(x, padding_idx=self.padding_idx)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.num_nodes}, {self.dim}, edges={self.edge_index.size(1)}, "

@@ -55,18 +55,40 @@ class WeightedEdgeGATConv(GATConv):
         csr = self.structure(edge_index, n)
         h = self.lin(x).view(n, heads, channels)
         attend = torch.einsum("nhc,hc->nh", h, self.att_src[0]), torch.einsum("nhc,hc->nh", h, self.att_dst[0])
-        score = attend[0][csr.source] + attend[1][csr.target]  # [E, heads]
-        if edge_attr is not None and self.lin_edge is not None:
-            per_head = (self.lin_edge.weight.view(heads, channels, -1) * self.att_edge.view(heads, channels, 1)).sum(1)
-            score = score + edge_attr.view(edge_attr.size(0), -1)[csr.order] @ per_head.T
-        alpha = softmax(F.leaky_relu(score, self.negative_slope), csr.target, num_nodes=n)
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        alpha = self._alpha(attend, edge_attr, csr)
         parts = [SparseAggregation.apply(alpha[:, k].float(), h[:, k].float(), csr) for k in range(heads)]
         out = (parts[0].unsqueeze(1) if heads == 1 else torch.stack(parts, 1)).to(h.dtype)  # [N, heads, C]
         out = out.reshape(n, heads * channels) if self.concat else out.mean(1)
         if self.res is not None:
             out = out + self.res(x)
         return out if self.bias is None else out + self.bias
+
+    def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        r""":math:`A(\alpha)\,x`, the attention-weighted sum of the *unprojected* inputs, so that
+        ``forward(x) == lin(aggregate(x)) + bias`` up to rounding (one head, no residual). The attention logits
+        :math:`a^\top W x_j` are computed as :math:`x_j^\top (W^\top a)`, so :math:`W x` is never built
+        (see :class:`~graphsbr.nn.projected_table.ProjectedTable`).
+
+        Shapes:
+            output: ``[N, in_channels]``.
+        """
+        if self.heads != 1 or self.res is not None:
+            raise ValueError("aggregate() needs one head and no residual")
+        csr = self.structure(edge_index, x.size(0))
+        vectors = torch.cat([self.att_src.view(1, -1), self.att_dst.view(1, -1)]) @ self.lin.weight  # [2, in]
+        attend = (x @ vectors.T).split(1, dim=1)  # the source and target logits, [N, 1] each
+        alpha = self._alpha(attend, edge_attr, csr)
+        return SparseAggregation.apply(alpha[:, 0].float(), x.float(), csr).to(x.dtype)
+
+    def _alpha(self, attend: tuple[Tensor, Tensor], edge_attr: Tensor | None, csr: CSRStructure) -> Tensor:
+        """``[E, heads]`` the attention weights in CSR order from per-node logits ``attend`` (source, target)."""
+        heads, channels = self.heads, self.out_channels
+        score = attend[0][csr.source] + attend[1][csr.target]  # [E, heads]
+        if edge_attr is not None and self.lin_edge is not None:
+            per_head = (self.lin_edge.weight.view(heads, channels, -1) * self.att_edge.view(heads, channels, 1)).sum(1)
+            score = score + edge_attr.view(edge_attr.size(0), -1)[csr.order] @ per_head.T
+        alpha = softmax(F.leaky_relu(score, self.negative_slope), csr.target, num_nodes=csr.num_nodes)
+        return F.dropout(alpha, p=self.dropout, training=self.training)
 
 
 class CSRStructure:

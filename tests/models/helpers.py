@@ -32,7 +32,7 @@ def mean_losses(model, batches, seed: int | None = None) -> dict[str, float]:
     with torch.no_grad():
         results = [model.loss(batch) for batch in batches]
     model.train()
-    parts = {key: sum(p[key] for _, p in results) / len(results) for key in results[0][1]}
+    parts = {key: float(sum(p[key] for _, p in results)) / len(results) for key in results[0][1]}
     return {**parts, "loss": sum(float(loss) for loss, _ in results) / len(results)}
 
 

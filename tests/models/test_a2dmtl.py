@@ -8,6 +8,7 @@ from torch_geometric.nn import GATConv
 from graphsbr import ConfigError
 from graphsbr.data.collate import collate_sequences
 from graphsbr.models.a2dmtl import A2DMTL, A2DMTLConfig
+from graphsbr.models.base import masked_mean
 from graphsbr.nn.adaptive_entmax import (
     ALPHA_MARGIN,
     AdaptiveAlpha,
@@ -16,6 +17,7 @@ from graphsbr.nn.adaptive_entmax import (
     masked_entmax,
 )
 from graphsbr.nn.graph_encoder import GraphAttentionEncoder
+from graphsbr.nn.projected_table import ProjectedTable
 from graphsbr.nn.weighted_edge_gat_conv import WeightedEdgeGATConv
 from graphsbr.train.trainer import refresh_memory
 
@@ -160,7 +162,8 @@ def test_padding_beyond_lengths_does_not_change_the_scores(dataset):
     padded = torch.arange(width) >= batch.lengths[:, None]
     items = torch.where(padded, torch.randint(1, dataset.num_items + 1, items.shape), items)
     side = {name: f.values[:, 0][items] for name, f in dataset.side.items()}
-    torch.testing.assert_close(model(replace(batch, items=items, side=side)), model(batch))
+    wider = replace(batch, items=items, side=side, clicks=None)  # the collator's click positions are for width L
+    torch.testing.assert_close(model(wider), model(batch))
 
 
 def test_memory_holds_the_mean_item_embedding_of_every_training_session(dataset):
@@ -206,6 +209,80 @@ def test_a_training_sample_never_retrieves_its_own_session(dataset):
     assert index.shape == (500, 5)
     assert not (index == batch.sessions[:, None]).any()
     torch.testing.assert_close(gamma.sum(1), torch.ones(500))
+
+
+def full_table(encoder):
+    """The item GAT before the factoring: every node projected, then aggregated."""
+    def table(x):
+        for layer in encoder.layers:
+            x = layer(x, encoder.edge_index, encoder.edge_weight)
+        return ProjectedTable(x * (torch.arange(x.size(0)) != 0).unsqueeze(1), padding_idx=0)
+    return table
+
+
+def brute_force_nearest(model):
+    """The neighbour search before the factoring: cosines with every stored unit row, own session barred."""
+    @torch.no_grad()
+    def nearest(unit, exclude=None):
+        similarity = unit @ model.memory.T  # [B, M]
+        if exclude is not None:
+            own = model.memory_row[exclude]
+            for row in torch.nonzero(own >= 0).squeeze(1):
+                similarity[row, own[row]] = float("-inf")
+        values, rows = similarity.topk(min(model.config.neighbours, model.memory.size(0)), dim=1)
+        return rows, torch.isfinite(values)
+    return nearest
+
+
+def assert_same_neighbours(fast, slow, batch):
+    """The same neighbours, or rows of the same cosine where several tie (sessions of the same items)."""
+    found, expected = fast.retrieve(batch)[0], slow.retrieve(batch)[0]
+    unit = torch.nn.functional.normalize(masked_mean(fast.tables()[0][batch.items], batch.mask, 1), dim=-1)
+    cosine = lambda sessions: (unit.unsqueeze(1) * fast.memory[fast.memory_row[sessions]]).sum(-1)
+    torch.testing.assert_close(cosine(found), cosine(expected))
+
+
+@pytest.mark.parametrize("variant", ["full", "w/o EXP", "gatv2"])
+def test_the_fast_step_equals_the_full_table_and_brute_force_search(variant, dataset, monkeypatch):
+    fast = build(dataset, neighbours=4, **ABLATIONS[variant])
+    slow = build(dataset, neighbours=4, **ABLATIONS[variant])
+    monkeypatch.setattr(slow.item_gat, "table", full_table(slow.item_gat))
+    monkeypatch.setattr(slow, "nearest", brute_force_nearest(slow))
+    batch = batch_of(dataset, fast, rows=slice(0, 300))
+    for mode in (False, True):  # eval, then training mode (where a sample's own session is barred)
+        fast.train(mode), slow.train(mode)
+        assert_same_neighbours(fast, slow, batch)
+    for model in (fast, slow):
+        torch.manual_seed(1)  # the same dropout
+        loss, parts = model.loss(batch)
+        loss.backward()
+        model.parts = parts
+    torch.testing.assert_close(fast.parts, slow.parts)
+    for (name, a), b in zip(fast.named_parameters(), slow.parameters()):
+        assert (a.grad is None) == (b.grad is None), name
+        if a.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+    fast.eval(), slow.eval()
+    test = batch_of(dataset, fast, rows=slice(0, 100), split="test")
+    torch.testing.assert_close(fast(test), slow(test), atol=1e-5, rtol=1e-5)
+
+
+def test_evaluation_encodes_the_item_graph_once(dataset, monkeypatch):
+    model = build(dataset)
+    calls = []
+    table = model.item_gat.table
+    monkeypatch.setattr(model.item_gat, "table", lambda x: calls.append(1) or table(x))
+    model.train()  # as after a training epoch
+    refresh_memory(model, dataset)
+    model.eval()
+    model(batch_of(dataset, model, split="test"))
+    model(batch_of(dataset, model, split="valid"))
+    assert len(calls) == 1
+    model.train()
+    model.loss(batch_of(dataset, model))
+    model.eval()
+    model(batch_of(dataset, model, split="test"))
+    assert len(calls) == 3  # a training step, then one new encoding for the new weights
 
 
 @pytest.mark.parametrize("variant", ABLATIONS)

@@ -1,0 +1,80 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from graphsbr.nn.graph_encoder import GraphAttentionEncoder
+from graphsbr.nn.projected_table import ProjectedTable
+from graphsbr.nn.weighted_edge_gat_conv import WeightedEdgeGATConv
+
+
+def gradients(tensors, *outputs):
+    return torch.autograd.grad(sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum() for o in outputs),
+                               tensors)
+
+
+def test_rows_scores_and_full_table_equal_the_projected_table_and_its_gradients():
+    torch.manual_seed(0)
+    rows, weight, bias = torch.randn(7, 5), torch.randn(4, 5), torch.randn(4)
+    query, index = torch.randn(3, 4), torch.tensor([[0, 2, 6], [1, 1, 0]])
+    leaves = [t.requires_grad_() for t in (rows, weight, bias, query)]
+    table = F.linear(rows, weight, bias) * (torch.arange(7) != 0).unsqueeze(1)  # padding row 0 is zero
+    expected = (table[index], query @ table.T, table)
+    factored = ProjectedTable(rows, weight, bias, padding_idx=0)
+    got = (factored[index], factored.scores(query), factored.full())
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+    assert (got[0][0, 0] == 0).all() and (got[1][:, 0] == 0).all()
+    for a, b in zip(gradients(leaves, *got), gradients(leaves, *expected)):
+        torch.testing.assert_close(a, b)
+
+
+def test_an_unfactored_table_reads_its_rows_as_they_are():
+    table = torch.randn(5, 3)
+    plain = ProjectedTable(table, padding_idx=0)
+    assert not plain.factored and plain.full() is table
+    torch.testing.assert_close(plain.scores(table[:2]), table[:2] @ table.T)
+
+
+def small_graph(n=9, e=30, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, n, (2, e), generator=generator)
+    return Data(edge_index=edge_index, edge_weight=torch.rand(e, generator=generator), num_nodes=n)
+
+
+def test_gat_aggregate_then_project_equals_the_layer_with_gradients():
+    torch.manual_seed(0)
+    graph = small_graph()
+    conv = WeightedEdgeGATConv(6, 6, heads=1, edge_dim=1, add_self_loops=False)
+    torch.nn.init.normal_(conv.bias)
+    x = torch.randn(9, 6, requires_grad=True)
+    leaves = [x, *conv.parameters()]
+    weight = graph.edge_weight.view(-1, 1)
+    expected = conv(x, graph.edge_index, weight)
+    got = conv.lin(conv.aggregate(x, graph.edge_index, weight)) + conv.bias
+    torch.testing.assert_close(got, expected)
+    for a, b in zip(gradients(leaves, got), gradients(leaves, expected)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_encoder_table_equals_the_layers_run_in_full(layers):
+    torch.manual_seed(0)
+    encoder = GraphAttentionEncoder(9, 6, small_graph(), num_layers=layers)
+    for layer in encoder.layers:
+        torch.nn.init.normal_(layer.bias)
+    x = torch.randn(9, 6, requires_grad=True)
+    leaves = [x, *encoder.parameters()]
+    h = x
+    for layer in encoder.layers:  # the path before the factoring: project every node, then aggregate
+        h = layer(h, encoder.edge_index, encoder.edge_weight)
+    expected = h * (torch.arange(9) != 0).unsqueeze(1)
+    table, query = encoder.table(x), torch.randn(4, 6)
+    assert table.factored
+    torch.testing.assert_close(table.full(), expected)
+    torch.testing.assert_close(table.scores(query), query @ expected.T)
+    torch.testing.assert_close(encoder(x), expected)
+    got = gradients(leaves, table.scores(query), table[torch.tensor([3, 0, 8])])
+    want = gradients(leaves, query @ expected.T, expected[torch.tensor([3, 0, 8])])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
