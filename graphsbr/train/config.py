@@ -24,9 +24,12 @@ class TrainConfig:
         eval_batch_size: samples scored at once during evaluation (each needs ``num_items`` scores).
         lr: Adam's learning rate.
         weight_decay: Adam's L2 penalty.
-        lr_step: multiply the learning rate by ``lr_gamma`` every ``lr_step`` epochs (0: never).
+        lr_step: multiply the learning rate by ``lr_gamma`` every ``lr_step`` passes over the training samples
+            (0: never), as the papers' "every k epochs" mean; with ``epoch_steps`` the decay applies at the end of
+            the epoch that completes those passes.
         lr_gamma: the decay factor.
-        patience: stop after this many epochs without a better validation ``metric``.
+        patience: stop once this many passes over the training samples went by without a better validation
+            ``metric`` (with ``epoch_steps``, a pass is several epochs).
         metric: the validation metric that selects the epoch (``""``: ``mrr@20`` under the session protocol,
             ``ndcg@20`` otherwise).
         seed: seeds Python, NumPy and torch; the same seed and device give the same metrics.
@@ -36,12 +39,16 @@ class TrainConfig:
             gradient scaler). Evaluation ranks float32 scores either way.
         budget_minutes: stop cleanly after the epoch during which this budget ran out (0: none).
         epoch_steps: training steps per epoch (0: one pass over the training samples). A smaller value makes an
-            epoch a slice of the shuffled pass: validation, checkpoints, ``lr_step``, ``patience`` and the budget
-            then work every ``epoch_steps`` steps, and the next epoch goes on where the last one stopped (a new
-            pass, shuffled anew, starts when one ends). For learning curves of slow models on large sets.
+            epoch a slice of the shuffled pass: validation, checkpoints and the budget then work every
+            ``epoch_steps`` steps (``lr_step`` and ``patience`` still count passes), and the next epoch goes on
+            where the last one stopped (a new pass, shuffled anew, starts when one ends). For learning curves of
+            slow models on large sets.
         grad_clip: clip the gradient norm to this (0: never).
         threads: torch CPU threads (0: torch's default).
         progress: show tqdm progress bars.
+        log_every: read the running loss from the device every this many steps (the progress bar's loss and the
+            check that it is finite; also at the end of every epoch). Between reads a step never waits for the
+            device.
         training: ``prefix`` (one sample = one prefix and its target), ``sequence`` (causal models only: each
             training session encoded once, a loss at every position — the same pairs, far less encoder work) or
             ``auto`` (``sequence`` where the model supports it and the training samples are every prefix).
@@ -66,6 +73,7 @@ class TrainConfig:
     grad_clip: float = 0.0
     threads: int = 0
     progress: bool = True
+    log_every: int = 50
     training: str = "auto"
     report_test: bool = False
 
@@ -90,7 +98,7 @@ def read_yaml(path) -> dict[str, Any]:
 
 
 #: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
-RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress")
+RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every")
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..data.cache import atomic_save
-from ..data.collate import every_position_windows
+from ..data.collate import SequenceBatch, every_position_windows
 from ..data.dataset import SessionDataset, SessionSplit
 from ..errors import ConfigError, DataError, TrainingError
 from ..models.base import SessionRecommender, count_parameters, targets_of
@@ -107,6 +107,13 @@ def longest_prefixes(split: SessionSplit) -> torch.Tensor:
     return torch.stack([sessions, lengths[sessions] - 1], 1)
 
 
+def batch_samples(batch) -> int:
+    """The training pairs of a batch, counted by the collator on the CPU (a graph batch has one per graph)."""
+    if isinstance(batch, SequenceBatch):
+        return batch.num_targets or int(batch.targets.count_nonzero())
+    return batch.num_graphs
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -173,11 +180,11 @@ class Trainer:
         self.optimizer = _adam(trainable, config) if trainable else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
         self.objective = self.objective_module = Objective(model, self.training_mode == "sequence")
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.lr_step, config.lr_gamma) \
-            if self.optimizer is not None and config.lr_step > 0 else None
         self.history: list[dict] = []
         self.epoch = self.steps = 0
         self.best_epoch, self.best_value, self.stale = 0, -math.inf, 0
+        self.best_steps = 0  # the steps taken when the best epoch ended
+        self._memory_fresh = False  # whether a memory model's memory holds the current weights' sessions
         self._best_weights: dict | None = None  # without a run folder
         self.train_seconds = 0.0
         self.train_samples = 0
@@ -201,11 +208,17 @@ class Trainer:
         return self.out is not None and self.group.main
 
     # ------------------------------------------------------------------------------------------- evaluation
+    def refresh_memory(self) -> None:
+        """Rebuilds a memory model's memory (``uses_memory``) unless it already holds the current weights'."""
+        if not self._memory_fresh:
+            refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
+            self._memory_fresh = True
+
     @torch.no_grad()
     def evaluate(self, split_name: str = "valid", ranks: list | None = None) -> dict[str, float]:
         """Full-ranking metrics of the current weights on a split; ``ranks``, when given, receives every sample's
         target rank (this process's samples, in split order)."""
-        refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
+        self.refresh_memory()
         self.model.eval()
         metrics = RankingMetrics()
         for batch in self.loader(split_name, batch_size=self.eval_batch_size()):
@@ -250,17 +263,17 @@ class Trainer:
             # every parameter a step leaves unused (an ablation's, a side field's) is tolerated
             self.objective = DistributedDataParallel(self.objective, find_unused_parameters=True)
         start = time.perf_counter()
-        while self.optimizer is not None and self.epoch < cfg.epochs and self.stale < cfg.patience:
+        while self.optimizer is not None and self.epoch < cfg.epochs and not self.patience_spent():
             epoch_start = time.perf_counter()
             loss_parts, samples = self._train_epoch()
             train_time = time.perf_counter() - epoch_start
             valid = self.evaluate("valid")
             self.epoch += 1
-            if self.scheduler is not None:
-                self.scheduler.step()
+            self._set_lr()
             improved = valid[self.metric] > self.best_value
             if improved:
                 self.best_epoch, self.best_value, self.stale = self.epoch, valid[self.metric], 0
+                self.best_steps = self.steps
                 self._save_best()
             else:
                 self.stale += 1
@@ -289,27 +302,48 @@ class Trainer:
             gc.collect()
         return self._finish()
 
-    def _train_epoch(self) -> tuple[dict[str, float], int]:
-        """One epoch: a pass over the training samples, or the next ``epoch_steps`` batches of the current pass."""
+    def pass_steps(self) -> int:
+        """Steps in one pass over the training samples: the unit of ``lr_step`` and ``patience``."""
+        return len(self._train_loader())
+
+    def patience_spent(self) -> bool:
+        """Whether ``patience`` passes' worth of steps went by since the best epoch (an epoch is a pass, or
+        ``epoch_steps`` of one)."""
+        return self.epoch > self.best_epoch and self.steps - self.best_steps >= self.config.patience * self.pass_steps()
+
+    def _set_lr(self) -> None:
+        """The learning rate after ``self.steps`` steps: ``lr * lr_gamma ** (passes // lr_step)`` with the passes
+        completed (a step decay per ``lr_step`` passes, applied at the end of the epoch that completes them)."""
         cfg = self.config
-        refresh_memory(self.model, self.dataset, self.config.eval_batch_size, self.device)
+        if self.optimizer is None or cfg.lr_step <= 0:
+            return
+        decays = self.steps // self.pass_steps() // cfg.lr_step
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_gamma ** decays
+
+    def _train_epoch(self) -> tuple[dict[str, float], int]:
+        """One epoch: a pass over the training samples, or the next ``epoch_steps`` batches of the current pass.
+
+        The step never waits for the device: loss parts are summed where they are and read every ``log_every``
+        steps and at the end (with the check that the loss is finite); the samples are counted by the collator.
+        """
+        cfg = self.config
+        self.refresh_memory()
         self.model.train()
         loader = self._train_loader()
         passes, first = divmod(self.steps, len(loader))
         # each pass is shuffled with (seed, pass number), so an epoch's batches never depend on what ran before
         loader.shuffle_seed = cfg.seed * 100003 + passes
         count = min(cfg.epoch_steps or len(loader), len(loader) - first)
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         steps = samples = 0
         start = time.perf_counter()
         bar = tqdm(loader.batches(first, count, self.group), total=count, desc=f"epoch {self.epoch + 1}",
                    leave=False, disable=not (cfg.progress and self.group.main), unit="batch")
+        self._memory_fresh = False
         for batch in bar:
             with self.autocast():
                 loss, parts = self.objective(batch)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"non-finite loss ({float(loss.detach())}) in epoch {self.epoch + 1}, step {steps + 1}; "
-                                    "the last good checkpoint is kept (try a lower lr or grad_clip)")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -318,16 +352,29 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             steps += 1
-            samples += int(targets_of(batch).count_nonzero())
-            for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + value
-            if steps % 10 == 0 or steps == count:
-                bar.set_postfix(loss=f"{sums.get('loss', 0.0) / steps:.4f}",
-                                samples_s=f"{samples / (time.perf_counter() - start):.0f}")
+            samples += batch_samples(batch)
+            for key, value in {**parts, "loss": loss}.items():
+                value = torch.as_tensor(value).detach()
+                sums[key] = sums[key] + value if key in sums else value
+            if steps % max(cfg.log_every, 1) == 0 or steps == count:
+                means = self._read_losses(sums, steps)
+                bar.set_postfix(loss=f"{means['loss']:.4f}", samples_s=f"{samples / (time.perf_counter() - start):.0f}")
         self.steps += count  # global batches, skipped ones included, so that a resumed run goes on where it was
         if self.group.distributed:
             samples = int(self.group.sum(torch.tensor([samples], device=self.device)).item())
-        return {k: v / max(steps, 1) for k, v in sums.items()}, samples
+        return self._read_losses(sums, steps) if steps else {}, samples
+
+    def _read_losses(self, sums: dict[str, torch.Tensor], steps: int) -> dict[str, float]:
+        """The mean loss parts so far, read from the device; a non-finite loss stops the run.
+
+        Raises:
+            TrainingError: the loss is not finite (``last.pt`` keeps the last good epoch).
+        """
+        means = {key: float(value) / steps for key, value in sums.items()}
+        if not math.isfinite(means["loss"]):
+            raise TrainingError(f"non-finite loss in epoch {self.epoch + 1} within steps {steps - self.config.log_every + 1}"
+                                f"-{steps}; the last good checkpoint is kept (try a lower lr or grad_clip)")
+        return means
 
     def _train_loader(self) -> BatchLoader:
         """The training batches (unshuffled): prefixes, or whole-session windows in ``sequence`` mode."""
@@ -354,6 +401,7 @@ class Trainer:
         elif best is not None and self.best_epoch:  # never the last epoch's weights under the selected epoch's name
             raise TrainingError(f"{best} is missing: the weights of the selected epoch {self.best_epoch} are gone "
                                 "(a run folder moved without its best.pt?), so the run cannot be evaluated at it")
+        self._memory_fresh = False  # the selected epoch's weights
         valid = self.evaluate("valid")
         eval_start = time.perf_counter()
         ranks: list[torch.Tensor] = []
@@ -411,9 +459,9 @@ class Trainer:
         if not self.writing:
             return
         state = {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "epoch": self.epoch, "steps": self.steps, "best_epoch": self.best_epoch, "best_value": self.best_value,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "scheduler": None,
+            "scaler": self.scaler.state_dict(), "epoch": self.epoch, "steps": self.steps,
+            "best_epoch": self.best_epoch, "best_value": self.best_value, "best_steps": self.best_steps,
             "stale": self.stale,
             "history": self.history, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
             "torch_rng": torch.get_rng_state(),
@@ -428,12 +476,14 @@ class Trainer:
         load_weights(self.model, state, path)
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.best_epoch, self.stale = state["epoch"], state["best_epoch"], state["stale"]
-        self.steps = state.get("steps", self.epoch * len(self._train_loader()))  # before epoch_steps existed
+        self.steps = state.get("steps", self.epoch * self.pass_steps())  # before epoch_steps existed
+        # before patience counted passes: the epochs since the best one, each epoch_steps (or a pass) long
+        self.best_steps = state.get("best_steps", self.steps - self.stale * (self.config.epoch_steps or self.pass_steps()))
+        self._set_lr()  # the schedule follows the steps taken (older runs stored a per-epoch scheduler)
+        self._memory_fresh = False
         self.best_value, self.history = state["best_value"], state["history"]
         self.train_seconds, self.train_samples = state["train_seconds"], state["train_samples"]
         torch.set_rng_state(state["torch_rng"].cpu())

@@ -146,11 +146,50 @@ def test_epoch_steps_slice_a_pass_into_epochs(data):
 
 
 def test_resume_in_the_middle_of_a_pass(data, tmp_path):
-    full = trainer(data, tmp_path / "full", epochs=5, epoch_steps=7).fit()
-    trainer(data, tmp_path / "cut", epochs=2, epoch_steps=7).fit()
+    settings = {"epoch_steps": 7, "lr_step": 1, "lr_gamma": 0.5}
+    full = trainer(data, tmp_path / "full", epochs=5, **settings).fit()
+    trainer(data, tmp_path / "cut", epochs=2, **settings).fit()
     (tmp_path / "cut" / "results.json").unlink()
-    again = trainer(data, tmp_path / "cut", epochs=5, epoch_steps=7).fit(resume=True)
+    again = trainer(data, tmp_path / "cut", epochs=5, **settings).fit(resume=True)
     assert again["test"] == full["test"] and again["best_epoch"] == full["best_epoch"]
+    history = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["lr"] for h in history] == [json.loads(line)["lr"] for line in
+                                          (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_lr_step_counts_passes_when_an_epoch_is_a_slice(data):
+    steps = len(trainer(data)._train_loader())
+    run = trainer(data, epochs=4, epoch_steps=(steps + 1) // 2, lr_step=1, lr_gamma=0.5)
+    run.fit()
+    assert [h["lr"] for h in run.history] == [0.01, 0.005, 0.005, 0.0025]  # halved after each whole pass
+    whole = trainer(data, epochs=2, lr_step=1, lr_gamma=0.5)
+    whole.fit()
+    assert [h["lr"] for h in whole.history] == [0.005, 0.0025]  # an epoch is a pass: as torch's StepLR
+
+
+def test_patience_counts_passes_when_an_epoch_is_a_slice(data):
+    steps = len(trainer(data)._train_loader())
+    results = trainer(data, lr=0.0, epochs=10, patience=1, epoch_steps=(steps + 1) // 2).fit()
+    # nothing improves after epoch 1; the run stops once a whole pass went by since it, i.e. after epoch 3
+    assert results["best_epoch"] == 1 and results["epochs_run"] == 3
+
+
+class Remembering(Tiny):
+    """Tiny with a memory of training sessions that counts its refreshes."""
+
+    uses_memory = True
+
+    def refresh_memory(self, batches):
+        self.refreshes = getattr(self, "refreshes", 0) + 1
+
+
+def test_the_memory_is_refreshed_only_when_the_weights_changed(data):
+    torch.manual_seed(0)
+    model = Remembering.from_dataset(data)
+    Trainer(model, data, TrainConfig(epochs=2, batch_size=64, progress=False)).fit()
+    # epoch 1 (train, valid), epoch 2 (valid; its training reuses the memory of the weights just validated),
+    # then the selected epoch's weights (valid; the test split reuses it)
+    assert model.refreshes == 4
 
 
 def test_negative_epoch_steps_is_refused(data):
