@@ -37,7 +37,8 @@ class SessionRecommender(nn.Module):
 
     Shapes:
         forward: batch of ``B`` prefixes -> ``[B, num_items + 1]`` scores (column 0 is padding and is ignored).
-        loss: batch -> ``(scalar, {"name": float, ...})``.
+        loss: batch -> ``(scalar, {"name": detached scalar tensor, ...})``: the parts stay where they were computed,
+        so that a training step never waits for the device (the trainer reads them every ``log_every`` steps).
     """
 
     name: ClassVar[str] = ""
@@ -70,12 +71,12 @@ class SessionRecommender(nn.Module):
     def forward(self, batch) -> Tensor:
         raise NotImplementedError
 
-    def loss(self, batch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         """Softmax cross-entropy of the targets over all items (padding excluded)."""
         loss = cross_entropy(self(batch), targets_of(batch))
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
-    def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss of a batch with a target at every position (``batch.targets [B, L]``, 0 = none)."""
         raise NotImplementedError(f"{self.name} has no sequence training mode")
 

@@ -45,6 +45,8 @@ class TrainConfig:
             slow models on large sets.
         grad_clip: clip the gradient norm to this (0: never).
         threads: torch CPU threads (0: torch's default).
+        prefetch: batches collated ahead by a background thread, in training and evaluation (-1: 2 on CUDA, none
+            on the CPU, where the thread competes with the step for the cores). The same batches either way.
         progress: show tqdm progress bars.
         log_every: read the running loss from the device every this many steps (the progress bar's loss and the
             check that it is finite; also at the end of every epoch). Between reads a step never waits for the
@@ -72,6 +74,7 @@ class TrainConfig:
     epoch_steps: int = 0
     grad_clip: float = 0.0
     threads: int = 0
+    prefetch: int = -1
     progress: bool = True
     log_every: int = 50
     training: str = "auto"
@@ -98,7 +101,8 @@ def read_yaml(path) -> dict[str, Any]:
 
 
 #: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
-RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every")
+RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every",
+             "prefetch")
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -140,7 +140,7 @@ class Objective(torch.nn.Module):
         super().__init__()
         self.model, self.sequence = model, sequence
 
-    def forward(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.model.sequence_loss(batch) if self.sequence else self.model.loss(batch)
 
 
@@ -173,6 +173,8 @@ class Trainer:
             torch.set_num_threads(config.threads)
         if config.epoch_steps < 0:
             raise ConfigError(f"epoch_steps must be >= 0 (0: a full pass), got {config.epoch_steps}")
+        # batches collated ahead in a thread: on CUDA by default; on the CPU the thread would take a core from the step
+        self.prefetch = config.prefetch if config.prefetch >= 0 else 2 if self.device.type == "cuda" else 0
         self.metric = selection_metric(config, dataset)
         self.training_mode = training_mode(config, model, dataset)
         self.model.to(self.device)
@@ -197,7 +199,7 @@ class Trainer:
             split = SessionSplit(split.ptr, split.items, self.group.shard(split.samples), split.timestamps,
                                  split.fields)
         return BatchLoader(self.dataset, split, self.model.batch_kind, self.model.max_len,
-                           batch_size or self.config.eval_batch_size, shuffle_seed, self.device)
+                           batch_size or self.config.eval_batch_size, shuffle_seed, self.device, prefetch=self.prefetch)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else nullcontext()
@@ -386,9 +388,10 @@ class Trainer:
             # batch_size counts training pairs in both modes: as many windows as hold about that many targets
             per_window = train.num_samples / max(windows.num_samples, 1)
             return BatchLoader(self.dataset, windows, "sequence", self.model.max_len,
-                               max(1, round(cfg.batch_size / per_window)), None, self.device, every_position=True)
+                               max(1, round(cfg.batch_size / per_window)), None, self.device, every_position=True,
+                               prefetch=self.prefetch)
         return BatchLoader(self.dataset, self.dataset.train, self.model.batch_kind, self.model.max_len,
-                           cfg.batch_size, None, self.device)
+                           cfg.batch_size, None, self.device, prefetch=self.prefetch)
 
     def _finish(self) -> dict:
         if self.optimizer is None:  # nothing to learn (Pop): the weights as they are

@@ -287,3 +287,9 @@ def test_amp_setting_is_checked_and_applies_on_cuda_only(data, caplog):
         trainer = Trainer(Tiny(TinyConfig(), data.num_items), data, TrainConfig(amp="fp16", progress=False))
     assert trainer.amp is None and "CUDA only" in caplog.text
     assert not trainer.scaler.is_enabled()
+
+
+def test_batches_prepared_ahead_train_to_the_same_result(data):
+    plain, ahead = trainer(data, prefetch=0), trainer(data, prefetch=2)
+    assert plain.fit()["test"] == ahead.fit()["test"]
+    assert torch.equal(plain.model.embedding.weight, ahead.model.embedding.weight)
