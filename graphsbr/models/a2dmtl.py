@@ -25,6 +25,9 @@ from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
 
 #: The most similarities ``[memory rows, queries]`` the neighbour search holds at once (128 MB of float32).
 SIMILARITY_ELEMENTS = 2**25
+#: The table eq. 21 scores items against: the GAT output :math:`H` (``gat``) or the embeddings :math:`E^0` fed to the
+#: GAT (``embedding``, as SR-GNN, GCE-GNN and MSGAT's code score).
+ITEM_SCORES = ("gat", "embedding")
 #: What eq. 15 sums (its :math:`v`): the enhanced sequence :math:`S_\mathrm{seq}` of eq. 10, the item embeddings
 #: :math:`H_\mathrm{item}`, or the attention output :math:`a` of eq. 13.
 READOUT_VALUES = ("sequence", "item", "attention")
@@ -56,6 +59,10 @@ class A2DMTLConfig:
         category_field: the single-valued side field playing the category (``brand`` works too).
         max_len: the most recent clicks the model sees; it sizes the position and length embeddings of eq. 7.
             The paper keeps whole sessions; 50 cuts 35 of Diginetica's 650k training prefixes.
+        item_scores: the table of eq. 21, one of :data:`ITEM_SCORES` (``gat``: the paper's :math:`H`, read as the
+            GAT output that :math:`H_{v_i}` denotes elsewhere in the paper).
+        item_residual: :math:`H = E^0 + \\mathrm{GAT}(E^0)` instead of :math:`\\mathrm{GAT}(E^0)` (not in the paper:
+            keeps an item distinguishable from the items that share its predecessors).
     """
 
     dim: int = 256
@@ -72,6 +79,8 @@ class A2DMTLConfig:
     adaptive_alpha: bool = True
     category_field: str = "category"
     max_len: int = 50
+    item_scores: str = "gat"
+    item_residual: bool = False
 
 
 class A2DMTL(SessionRecommender):
@@ -210,7 +219,7 @@ class A2DMTL(SessionRecommender):
         self.register_buffer("memory_norm", torch.zeros(0), persistent=False)  # [M]
         self.register_buffer("memory_sessions", torch.zeros(0, dtype=torch.long), persistent=False)  # [M]
         self.register_buffer("memory_row", torch.zeros(0, dtype=torch.long), persistent=False)  # [S]
-        self._tables: tuple[ProjectedTable, Tensor | None] | None = None
+        self._tables: tuple[ProjectedTable, Tensor | None, ProjectedTable] | None = None
         self.register_load_state_dict_post_hook(_clear_after_loading)
         self.reset_parameters()
 
@@ -266,18 +275,19 @@ class A2DMTL(SessionRecommender):
             self.clear_cache()
         return super().train(mode)
 
-    def tables(self) -> tuple[ProjectedTable, Tensor | None]:
-        """``H [N+1, d]`` the GAT-encoded item table (eq. 3–4 over :math:`G_i`), as a
-        :class:`~graphsbr.nn.projected_table.ProjectedTable` (in training the GAT's projection is applied only to
-        the rows and queries read), and ``h̃ [C+1, d]`` the fused category table (eq. 3–6; ``None`` without the
-        category graph). In eval mode computed once, in full, and reused until training resumes or weights are
-        loaded."""
+    def tables(self) -> tuple[ProjectedTable, Tensor | None, ProjectedTable]:
+        """``H [N+1, d]`` the GAT-encoded item table (eq. 3–4 over :math:`G_i`), ``h̃ [C+1, d]`` the fused category
+        table (eq. 3–6; ``None`` without the category graph), and the table items are scored against (eq. 21,
+        ``item_scores``). Item tables are :class:`~graphsbr.nn.projected_table.ProjectedTable` objects: in training
+        the GAT's projection is applied only to the rows and queries read. In eval mode all are computed once, in
+        full, and reused until training resumes or weights are loaded."""
         if not self.training and self._tables is not None:
             return self._tables
         initial = self.item_embedding.weight
         if self.config.use_category and not self.config.category_graph:  # w/o EXP: categories folded into items
             initial = initial + self.category_embedding(self.item_category)
-        items = self.item_gat.table(initial)
+        items = self.item_gat.table(initial, residual=self.config.item_residual)
+        scored = items if self.config.item_scores == "gat" else ProjectedTable(initial, padding_idx=0)
         categories = None
         if self.explicit_category:
             h0 = self.category_embedding.weight
@@ -285,8 +295,10 @@ class A2DMTL(SessionRecommender):
             beta = torch.sigmoid(self.gate(torch.cat([h0, h_global], 1)))  # eq. 6, [C+1, 1]
             categories = beta * h0 + (1 - beta) * h_global  # eq. 5
         if not self.training:
-            self._tables = (items.detach(), None if categories is None else categories.detach())
-        return items, categories
+            items = items.detach()
+            scored = items if self.config.item_scores == "gat" else scored.detach()
+            self._tables = (items, None if categories is None else categories.detach(), scored)
+        return items, categories, scored
 
     # ------------------------------------------------------------------------------------------------ streams
     def category_states(self, batch: SequenceBatch, categories: Tensor) -> Tensor:
@@ -307,12 +319,12 @@ class A2DMTL(SessionRecommender):
             return None
         return self.alpha(g) if self.alpha is not None else self.config.alpha
 
-    def represent(self, batch: SequenceBatch) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
-        """``(S_item [B, d], S_cate [B, d] or None, H [N+1, d], h̃ [C+1, d] or None)``."""
+    def represent(self, batch: SequenceBatch) -> tuple[Tensor, Tensor | None, ProjectedTable, Tensor | None]:
+        """``(S_item [B, d], S_cate [B, d] or None, the item table of eq. 21 [N+1, d], h̃ [C+1, d] or None)``."""
         if batch.items.size(1) > self.config.max_len:
             raise ValueError(f"batch of width {batch.items.size(1)} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
-        items, categories = self.tables()
+        items, categories, scored = self.tables()
         mask = batch.mask
         packing = Packing(mask, batch.clicks)
         h = packing.unpack(items[packing.pack(batch.items)])  # [B, L, d], the table's rows of the real clicks
@@ -332,7 +344,7 @@ class A2DMTL(SessionRecommender):
         if self.config.neighbours:
             exclude = self._own_sessions(batch)
             s_item = s_item + self.inter_session(average, exclude)[0]  # eq. 20
-        return s_item, s_cate, items, categories
+        return s_item, s_cate, scored, categories
 
     # ------------------------------------------------------------------------------------------ inter-session
     def _own_sessions(self, batch: SequenceBatch) -> Tensor | None:
@@ -472,6 +484,8 @@ def _check(config: A2DMTLConfig) -> None:
     if config.readout_values not in READOUT_VALUES:
         raise ConfigError(f"readout_values: unknown {config.readout_values!r}; "
                           f"choose one of {', '.join(READOUT_VALUES)}")
+    if config.item_scores not in ITEM_SCORES:
+        raise ConfigError(f"item_scores: unknown {config.item_scores!r}; choose one of {', '.join(ITEM_SCORES)}")
     if config.gat_version not in GAT_VERSIONS:
         raise ConfigError(f"gat_version: unknown {config.gat_version!r}; choose one of {', '.join(GAT_VERSIONS)}")
     if not isinstance(config.max_len, int) or config.max_len < 1:

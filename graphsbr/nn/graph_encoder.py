@@ -76,16 +76,18 @@ class GraphAttentionEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.table(x).full()
 
-    def table(self, x: Tensor) -> ProjectedTable:
-        """:math:`h^K` as a :class:`~graphsbr.nn.projected_table.ProjectedTable`: with ``version="gat"`` the last
-        layer's projection :math:`W` is left to where rows are read (the same values up to rounding)."""
+    def table(self, x: Tensor, residual: bool = False) -> ProjectedTable:
+        """:math:`h^K` (``residual``: :math:`h^0 + h^K`) as a :class:`~graphsbr.nn.projected_table.ProjectedTable`:
+        with ``version="gat"`` the last layer's projection :math:`W` is left to where rows are read (the same values
+        up to rounding)."""
+        initial = x
         for layer in self.layers[:-1]:
             x = layer(x, self.edge_index, self.edge_weight)
         last = self.layers[-1]
         if self.version == "gat":
             return ProjectedTable(last.aggregate(x, self.edge_index, self.edge_weight), last.lin.weight, last.bias,
-                                  self.padding_idx)
-        x = last(x, self.edge_index, self.edge_weight)
+                                  self.padding_idx, initial if residual else None)
+        x = last(x, self.edge_index, self.edge_weight) + (initial if residual else 0)
         if self.padding_idx is not None:
             x = x * (torch.arange(x.size(0), device=x.device) != self.padding_idx).unsqueeze(1).to(x.dtype)
         return ProjectedTable(x, padding_idx=self.padding_idx)

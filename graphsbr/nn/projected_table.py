@@ -7,7 +7,7 @@ from torch import Tensor
 
 
 class ProjectedTable:
-    r"""The table :math:`H = Z W^\top + b` (row ``padding_idx`` zero), never built in full while training.
+    r"""The table :math:`H = Z W^\top + b\,(+ R)` (row ``padding_idx`` zero), never built in full while training.
 
     A graph attention layer with one head computes :math:`H = A(\alpha)\,X W^\top + b =
     \bigl(A(\alpha) X\bigr) W^\top + b`: the aggregation runs on the inputs and the projection can wait. A model that
@@ -21,11 +21,13 @@ class ProjectedTable:
         weight: ``[d, d_in]`` :math:`W`, or ``None``.
         bias: ``[d]`` :math:`b`, or ``None``.
         padding_idx: the row that reads as zero (``None``: none).
+        residual: ``[N, d]`` a table :math:`R` added to :math:`Z W^\top + b` (a residual connection), or ``None``.
     """
 
     def __init__(self, rows: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
-                 padding_idx: int | None = None):
+                 padding_idx: int | None = None, residual: Tensor | None = None):
         self.rows, self.weight, self.bias, self.padding_idx = rows, weight, bias, padding_idx
+        self.residual = residual
 
     @property
     def factored(self) -> bool:
@@ -40,6 +42,8 @@ class ProjectedTable:
         if not self.factored:
             return h
         h = F.linear(h, self.weight, self.bias)
+        if self.residual is not None:
+            h = h + self.residual[index]
         return h if self.padding_idx is None else h * (index != self.padding_idx).unsqueeze(-1).to(h.dtype)
 
     def scores(self, query: Tensor) -> Tensor:
@@ -47,6 +51,8 @@ class ProjectedTable:
         if not self.factored:
             return query @ self.rows.T
         scores = (query @ self.weight) @ self.rows.T  # [B, N]
+        if self.residual is not None:
+            scores = scores + query @ self.residual.T
         if self.bias is not None:
             scores = scores + (query @ self.bias).unsqueeze(1)
         if self.padding_idx is None:

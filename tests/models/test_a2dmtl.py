@@ -34,6 +34,8 @@ ABLATIONS = {
     "gatv2": {"gat_version": "gatv2"},
     "readout item": {"readout_values": "item"},
     "readout attention": {"readout_values": "attention"},
+    "scores on embeddings": {"item_scores": "embedding"},
+    "residual": {"item_residual": True},
 }
 
 
@@ -213,10 +215,12 @@ def test_a_training_sample_never_retrieves_its_own_session(dataset):
 
 def full_table(encoder):
     """The item GAT before the factoring: every node projected, then aggregated."""
-    def table(x):
+    def table(x, residual=False):
+        h = x
         for layer in encoder.layers:
-            x = layer(x, encoder.edge_index, encoder.edge_weight)
-        return ProjectedTable(x * (torch.arange(x.size(0)) != 0).unsqueeze(1), padding_idx=0)
+            h = layer(h, encoder.edge_index, encoder.edge_weight)
+        h = h + x if residual else h
+        return ProjectedTable(h * (torch.arange(h.size(0)) != 0).unsqueeze(1), padding_idx=0)
     return table
 
 
@@ -242,7 +246,7 @@ def assert_same_neighbours(fast, slow, batch):
     torch.testing.assert_close(cosine(found), cosine(expected))
 
 
-@pytest.mark.parametrize("variant", ["full", "w/o EXP", "gatv2"])
+@pytest.mark.parametrize("variant", ["full", "w/o EXP", "gatv2", "residual"])
 def test_the_fast_step_equals_the_full_table_and_brute_force_search(variant, dataset, monkeypatch):
     fast = build(dataset, neighbours=4, **ABLATIONS[variant])
     slow = build(dataset, neighbours=4, **ABLATIONS[variant])
@@ -271,7 +275,7 @@ def test_evaluation_encodes_the_item_graph_once(dataset, monkeypatch):
     model = build(dataset)
     calls = []
     table = model.item_gat.table
-    monkeypatch.setattr(model.item_gat, "table", lambda x: calls.append(1) or table(x))
+    monkeypatch.setattr(model.item_gat, "table", lambda x, residual: calls.append(1) or table(x, residual))
     model.train()  # as after a training epoch
     refresh_memory(model, dataset)
     model.eval()
@@ -283,6 +287,13 @@ def test_evaluation_encodes_the_item_graph_once(dataset, monkeypatch):
     model.eval()
     model(batch_of(dataset, model, split="test"))
     assert len(calls) == 3  # a training step, then one new encoding for the new weights
+
+
+def test_items_can_be_scored_against_the_embeddings_fed_to_the_gat(dataset):
+    model = build(dataset, item_scores="embedding").eval()
+    batch = batch_of(dataset, model, split="test")
+    s_item = model.represent(batch)[0]
+    torch.testing.assert_close(model(batch), s_item @ model.item_embedding.weight.T)
 
 
 @pytest.mark.parametrize("variant", ABLATIONS)
