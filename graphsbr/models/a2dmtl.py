@@ -160,14 +160,14 @@ class A2DMTL(SessionRecommender):
       flow through the prefix's side of the cosines, not through the memory. :math:`R` is not given: MSGAT's 3.
     * **What the memory holds**: the "other sessions" of eq. 17 are the *training* sessions only, never the
       other sessions of a batch as in MSGAT's code (so a test prediction does not depend on its batch mates): one
-      row
-      :math:`s^\mathrm{avg}_m` per training session, its longest prefix (all clicks but the last) averaged with the
-      weights at the time :meth:`refresh_memory` runs (the trainer calls it before every epoch and every
-      evaluation). In training mode a sample never retrieves its own session (whose longest prefix contains the
-      sample's target).
+      row :math:`s^\mathrm{avg}_m` per training session, its longest prefix (all clicks but the last) averaged with
+      the weights at the time :meth:`refresh_memory` runs (the trainer calls it before every epoch and every
+      evaluation, unless the weights are unchanged since the last call). In training mode a sample never retrieves
+      its own session (whose longest prefix contains the sample's target).
     * **Graph attention**: one layer, one head; a node aggregates its predecessors (PyG's message direction); see
       :class:`~graphsbr.nn.graph_encoder.GraphAttentionEncoder` for the self term of eq. 3. Item scores use the same
-      GAT-encoded table :math:`H` as the session (eq. 21's :math:`H_{v_i}`). Embeddings are initialised
+      GAT-encoded table :math:`H` as the session (eq. 21's :math:`H_{v_i}`; ``item_scores="embedding"`` scores
+      against the embeddings fed to the GAT instead, as SR-GNN-family code does). Embeddings are initialised
       :math:`\mathcal U(\pm 1/\sqrt d)` as in SR-GNN and GCE-GNN, whose setup the paper follows.
 
     Ablations (Table 3): w/o CATE (``use_category=False``) has no category graph, stream, :math:`q_\mathrm{cate}` or
