@@ -7,7 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .data import DATASETS, load_dataset
+from .data import DATASETS, download_dataset, find_dataset, load_dataset
+from .data.download import MIRROR_VARIABLE
+from .data.load import DEFAULT_ROOT
 from .errors import ConfigError, DataError, GraphSBRError
 
 
@@ -23,7 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help="list the models")
-    commands.add_parser("datasets", help="list the dataset keys")
+    datasets = commands.add_parser("datasets", help="list the dataset keys: present under the root? downloadable?")
+    datasets.add_argument("--root", default=None, help="data root holding <root>/<key>/ (default: datasets/)")
+    download = commands.add_parser("download", help="fetch public datasets: pinned URLs, SHA-256 checked, resumable")
+    download.add_argument("keys", nargs="+", metavar="KEY", help="dataset keys (see `graphsbr datasets`)")
+    download.add_argument("--root", default=None, help="data root: files go to <root>/<key>/ (default: datasets/)")
+    download.add_argument("--mirror", default=None, metavar="URL",
+                          help="a mirror serving OWNER/REPO/COMMIT/PATH in place of raw.githubusercontent.com "
+                               f"(default: ${MIRROR_VARIABLE} when set)")
+    download.add_argument("--quiet", action="store_true", help="no progress bars")
     stats = commands.add_parser("stats", help="statistics of a dataset after its protocol")
     _add_data_arguments(stats)
     stats.add_argument("--json", action="store_true", help="print JSON")
@@ -62,10 +72,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
 def cmd_datasets(args) -> None:
+    root = Path(args.root or DEFAULT_ROOT)
     width = max(map(len, DATASETS))
+    print(f"{'key':<{width}}  {'present':<8} {'download':<9} description   (root: {root})")
     for key, info in DATASETS.items():
-        print(f"{key:<{width}}  {info.description}")
+        present = "built in" if key == "synthetic" else "yes" if find_dataset(key, root) else "no"
+        download = _megabytes(info.download_size) if info.files else "manual" if info.originals else "-"
+        print(f"{key:<{width}}  {present:<8} {download:<9} {info.description}")
+    print("download: `graphsbr download KEY`; manual: the originals need a login (`graphsbr download KEY` says where)")
+
+
+def cmd_download(args) -> None:
+    unknown = [key for key in args.keys if key not in DATASETS]
+    if unknown:
+        raise DataError(f"unknown dataset(s) {', '.join(unknown)}: known datasets are {', '.join(DATASETS)}")
+    root = Path(args.root or DEFAULT_ROOT)
+    for key in args.keys:
+        info = DATASETS[key]
+        paths = download_dataset(key, root, mirror=args.mirror, progress=not args.quiet)
+        if paths:
+            print(f"{key}: {len(paths)} files ({_megabytes(info.download_size)}) verified in {root / key}")
+        elif info.originals is not None:
+            print(f"{key}: present in {root / key}")
+        else:
+            print(f"{key}: built in, nothing to download")
+        if info.files and info.originals is not None:
+            print(f"  raw: {info.originals.instructions(root / key / 'raw')}, and read them with "
+                  f"--format {info.formats[-1]}")
 
 
 def cmd_stats(args) -> None:
@@ -198,8 +236,8 @@ def cmd_plot(args) -> None:
     print(f"wrote {out}")
 
 
-COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "stats": cmd_stats, "train": cmd_train,
-            "evaluate": cmd_evaluate, "recommend": cmd_recommend, "plot": cmd_plot}
+COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "download": cmd_download, "stats": cmd_stats,
+            "train": cmd_train, "evaluate": cmd_evaluate, "recommend": cmd_recommend, "plot": cmd_plot}
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,9 @@
 """The data layer: data model, readers, protocols, cache and batching (DESIGN §2)."""
-from .catalog import DATASETS, DatasetInfo
+from .catalog import DATASETS, DatasetInfo, RemoteFile
 from .collate import SequenceBatch, SequenceCollator, collate_sequences
 from .dataset import SessionDataset, SessionSplit, SideField
-from .load import load_dataset
+from .download import download_dataset
+from .load import find_dataset, load_dataset
 from .protocols import given_protocol, leave_one_out, pairs_to_split, preprocessed_session_protocol, session_protocol
 from .records import ClickLog, GivenSplits, SplitSequences, UserSequences
 
@@ -10,6 +11,7 @@ __all__ = [
     "DATASETS",
     "ClickLog",
     "DatasetInfo",
+    "RemoteFile",
     "GivenSplits",
     "SequenceBatch",
     "SequenceCollator",
@@ -19,6 +21,8 @@ __all__ = [
     "SplitSequences",
     "UserSequences",
     "collate_sequences",
+    "download_dataset",
+    "find_dataset",
     "given_protocol",
     "leave_one_out",
     "load_dataset",

@@ -19,7 +19,7 @@ PROTOCOL_OPTIONS = ("test_days", "min_item_count", "valid_fraction", "recent_fra
 
 
 def load_dataset(key: str = "synthetic", root=None, *, format: str | None = None, cache: bool = True,
-                 **options) -> SessionDataset:
+                 download: bool = False, **options) -> SessionDataset:
     """Loads dataset ``key`` from ``<root>/<key>/`` (searched recursively), applying its protocol.
 
     Args:
@@ -29,6 +29,8 @@ def load_dataset(key: str = "synthetic", root=None, *, format: str | None = None
         format: force a reader (``srgnn``, ``diginetica``, ``yoochoose``, ``retailrocket``, ``tmall``, ``s3rec``,
             ``atomic``) instead of recognising it from the files present.
         cache: reuse and write the processed cache.
+        download: first fetch the dataset's public files that are not yet in place and verified
+            (:func:`~graphsbr.data.download.download_dataset`; ``$GRAPHSBR_MIRROR`` sets a mirror).
         **options: protocol options for raw click logs (``test_days``, ``min_item_count``, ``valid_fraction``,
             ``recent_fraction``) and, for ``synthetic``, the generator's arguments (``num_items``, ``seed`` …).
 
@@ -50,6 +52,10 @@ def load_dataset(key: str = "synthetic", root=None, *, format: str | None = None
         raise ConfigError(f"unknown option(s) {', '.join(reader_options)} for dataset {key!r}; "
                           f"valid: {', '.join(PROTOCOL_OPTIONS)}")
 
+    if download and key in DATASETS:
+        from .download import download_dataset
+
+        download_dataset(key, root)
     folder = root / key
     fmt, files = _detect(folder, (format,) if format else info.formats)
     digest = cache_key(fmt, key, files, protocol_options)
@@ -70,6 +76,15 @@ def known_datasets() -> str:
     return ", ".join(DATASETS)
 
 
+def find_dataset(key: str, root=None) -> tuple[str, list[Path]] | None:
+    """The format and the files that ``load_dataset(key, root)`` would read, or ``None`` when none are there."""
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    try:
+        return _detect(root / key, _info(key, root).formats)
+    except DataError:
+        return None
+
+
 def _info(key: str, root: Path) -> DatasetInfo:
     if key in DATASETS:
         return DATASETS[key]
@@ -83,8 +98,9 @@ def _detect(folder: Path, formats: tuple[str, ...]) -> tuple[str, list[Path]]:
     from . import sources
 
     if not folder.is_dir():
-        raise DataError(f"dataset folder not found (expected files for: {', '.join(formats)}; "
-                        "see datasets/README.md)", folder)
+        downloadable = folder.name in DATASETS and DATASETS[folder.name].files
+        hint = f"`graphsbr download {folder.name}` fetches them" if downloadable else "see datasets/README.md"
+        raise DataError(f"dataset folder not found (expected files for: {', '.join(formats)}; {hint})", folder)
     for fmt in formats:
         files = sources.FORMATS[fmt].find(folder)
         if files:
