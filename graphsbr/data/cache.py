@@ -20,7 +20,7 @@ from .dataset import SessionDataset
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the processed layout or a protocol changes, so old caches are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_key(fmt: str, key: str, files: list[Path], options: dict) -> str:

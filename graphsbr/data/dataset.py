@@ -129,22 +129,25 @@ class SideField:
             ``V > 1`` (zero-padded on the right) for multi-valued ones.
         vocab_size: number of distinct values (the ids run ``1..vocab_size``).
         labels: optional original value of each id (``labels[k-1]`` for id ``k``), for inspection.
+        part_of: the field that already holds this one's values (Beauty's ``category`` and ``brand`` are parts of
+            S3-Rec's merged ``attribute``); models that take every field leave such a part out.
     """
 
     values: Tensor
     vocab_size: int
     labels: list[str] | None = None
+    part_of: str | None = None
 
     @property
     def multi_valued(self) -> bool:
         return self.values.size(1) > 1
 
     def to_dict(self) -> dict:
-        return {"values": self.values, "vocab_size": self.vocab_size, "labels": self.labels}
+        return {"values": self.values, "vocab_size": self.vocab_size, "labels": self.labels, "part_of": self.part_of}
 
     @classmethod
     def from_dict(cls, d: dict) -> SideField:
-        return cls(d["values"], int(d["vocab_size"]), d.get("labels"))
+        return cls(d["values"], int(d["vocab_size"]), d.get("labels"), d.get("part_of"))
 
     def __repr__(self) -> str:
         return f"SideField(vocab_size={self.vocab_size}, values_per_item={self.values.size(1)})"

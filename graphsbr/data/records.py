@@ -122,6 +122,7 @@ def build_side_fields(item_side: dict[str, pd.DataFrame], num_items: int, item_i
             raise DataError(f"side field {name!r} matches no item of the dataset "
                             f"(its item ids are {frame['item'].dtype}, are they of another kind?)", path)
         fields[name] = build_side_field(item, frame["value"].to_numpy(), num_items)
+        fields[name].part_of = frame.attrs.get("part_of")
     return fields
 
 

@@ -21,10 +21,10 @@ from ..nn.hie import HomogeneousInformationExtraction
 from ..nn.init import INIT_STD
 from ..nn.item_encoder import ItemEncoder
 from ..nn.packing import Packing, by_width
-from ..nn.side_embedding import SideEmbedding
+from ..nn.side_embedding import POOLINGS, SideEmbedding
 from ..nn.transformer import ACTIVATIONS, TransformerBlock
-from ..nn.untied_attention import UntiedFusedAttention
-from .base import SessionRecommender, cross_entropy, gather_last, select_side_fields
+from ..nn.untied_attention import UntiedFusedAttention, select_rows
+from .base import SessionRecommender, cross_entropy, select_side_fields
 
 #: The smallest temperature of the alignment loss (CLIP clips its learned logit scale :math:`1/\tau` at 100).
 MIN_TEMPERATURE = 0.01
@@ -32,11 +32,12 @@ MIN_TEMPERATURE = 0.01
 
 @dataclass
 class ASIFConfig:
-    """ASIF's hyperparameters. The paper gives max length 50, ``dim`` 256, 3 layers, 4 heads, Adam with lr 1e-4
-    and batch 2048 (``train_defaults``), and studies :math:`\\lambda \\in \\{0.1, 0.5, 1, 5, 10, 100\\}` (best 10 on
-    Yelp and AliEC, flat on Beauty) and :math:`r \\in \\{4, \\dots, 24\\}` (best around 16–24): choose both on
-    validation from those ranges; the defaults are 10 and 16. "For other hyperparameters, we follow the best setting
-    mentioned in previous papers": the feed-forward size and the dropouts are DIF-SR's (Beauty).
+    """ASIF's hyperparameters. The paper gives max length 50, ``dim`` 256, 3 layers, 4 heads, Adam with lr 1e-4,
+    batch 2048 and 200 epochs, through RecBole (early stop after 10 evaluations without a better validation NDCG@20,
+    the metric it selects by; ``train_defaults``), and studies :math:`\\lambda \\in \\{0.1, 0.5, 1, 5, 10, 100\\}`
+    (best 10 on Yelp and AliEC, flat on Beauty) and :math:`r \\in \\{4, \\dots, 24\\}` (best around 16–24): choose
+    both on validation from those ranges; the defaults are 10 and 16. "For other hyperparameters, we follow the best
+    setting mentioned in previous papers": the feed-forward size and the dropouts are DIF-SR's (Beauty).
 
     Attributes:
         dim: the size :math:`d` of every embedding and hidden state.
@@ -57,7 +58,14 @@ class ASIFConfig:
         hie: False = w/o HIE: :math:`h_X` of eq. 3, without :math:`h_A^*`.
         untied_positions: False = w/o UP: no position stream; the positions are added to the item input.
         fused_attention: False = w/o FA: decoupled item and attribute correlation matrices.
-        side_fields: the side fields that make up :math:`A` (empty: all fields of the dataset).
+        side_fields: the side fields that make up :math:`A` (empty: all fields of the dataset). On Beauty the paper
+            uses the categories (``side_fields=category``; the default is S3-Rec's ``attribute``, categories and
+            brand merged).
+        side_pooling: ``mean`` or ``sum`` of a multi-valued field's value embeddings (DIF-SR's Beauty configuration,
+            which the paper follows for what it does not give, sums them).
+        shared_position_dropout: True: one dropout mask on the position stream for the whole batch (the stream stays
+            ``[1, L, d]`` and its attention is computed once, faster); False: a mask per sequence, as RecBole's
+            ``[B, L, d]`` position stream (the same in evaluation, which has no dropout).
         item_encoder: the item table (``embedding`` as in the paper, or ``gat`` / ``gcn``).
     """
 
@@ -79,6 +87,8 @@ class ASIFConfig:
     untied_positions: bool = True
     fused_attention: bool = True
     side_fields: tuple[str, ...] = ()
+    side_pooling: str = "mean"
+    shared_position_dropout: bool = False
     item_encoder: str = "embedding"
 
 
@@ -118,19 +128,21 @@ class ASIF(SessionRecommender):
     * **Several side fields, multi-valued ones.** :math:`A = \sum_j A_j` (eq. 6) is the attribute stream from the
       first layer on, and :math:`\mathcal F` fuses two inputs, :math:`(X, A)`, at every layer (so that the same
       fusion applies to the updated :math:`h_A` of later layers; with ``sum`` this is eq. 1's
-      :math:`X + \sum_j A_j`). A multi-valued field (Beauty's ``attribute``: categories and brand merged) embeds to
-      the mean of its values' embeddings (:class:`~graphsbr.nn.SideEmbedding`); RSA then aligns each item with its
-      pooled attribute embedding. Clicks on items without any attribute value are left out of RSA (as anchors and
-      as negatives): they have no attribute to align with.
+      :math:`X + \sum_j A_j`). A multi-valued field (Beauty's ``attribute``, categories and brand merged, or its
+      ``category``) embeds to the mean, or with ``side_pooling=sum`` the sum, of its values' embeddings
+      (:class:`~graphsbr.nn.SideEmbedding`); RSA then aligns each item with its pooled attribute embedding. Clicks
+      on items without any attribute value are left out of RSA (as anchors and as negatives): they have no
+      attribute to align with.
     * **What the streams start from and carry.** :math:`X^{(0)} = \mathrm{Dropout}(\mathrm{LN}(E_v))` (the item
       input of SASRec, NOVA and DIF-SR here), :math:`A^{(0)}` the raw attribute embeddings and :math:`P^{(0)}` the
-      learned absolute positions (counted from the oldest click kept; clicks are left-aligned), as DIF-SR's side
-      and position streams. Layer :math:`l` takes :math:`X^{(l-1)}, A^{(l-1)}, P^{(l-1)}` (eq. 1–5 with
-      :math:`X, A, P` the previous layer's states, "passed and updated between layers"). The paper does not say
-      what follows eq. 4 and 5: like :math:`h_X`, each of :math:`h_A, h_P` goes through its own residual
-      connection, layer norm and feed-forward network (a transformer layer per stream, own parameters); the last
-      layer updates the item stream only. RSA aligns the raw embeddings :math:`X = E_v` and :math:`A` (eq. 6: "the embedding
-      matrices"), before any layer.
+      learned absolute positions (counted from the oldest click kept; clicks are left-aligned), as DIF-SR's side and
+      position streams; in training the position stream is one per sequence (its dropout masks drawn per sequence,
+      as RecBole's) unless ``shared_position_dropout``. Layer :math:`l` takes
+      :math:`X^{(l-1)}, A^{(l-1)}, P^{(l-1)}` (eq. 1–5 with :math:`X, A, P` the previous layer's states, "passed
+      and updated between layers"). The paper does not say what follows eq. 4 and 5: like :math:`h_X`, each of
+      :math:`h_A, h_P` goes through its own residual connection, layer norm and feed-forward network (a transformer
+      layer per stream, own parameters); the last layer updates the item stream only. RSA aligns the raw
+      embeddings :math:`X = E_v` and :math:`A` (eq. 6: "the embedding matrices"), before any layer.
     * **Eq. 9's sums.** As written: summed over the clicks of a sequence, averaged over the :math:`N` sequences
       of the batch. :math:`\tau` is learned as :math:`\log \tau` (CLIP's parameterisation), starting at 0.07, and
       kept at least :data:`MIN_TEMPERATURE`.
@@ -139,7 +151,10 @@ class ASIF(SessionRecommender):
       whole sequence axis, so :math:`Q` — and the state at click :math:`t` from the first layer on — depends on
       later clicks. ASIF is therefore trained in ``prefix`` mode (``sequence_training = False``): one sample per
       prefix, the loss at its last click, exactly RecBole's training of the paper's setup. A causal HIE (one QR per
-      click of every sequence) would cost :math:`n` times as many decompositions and is not the paper's.
+      click of every sequence) would cost :math:`n` times as many decompositions and is not the paper's. Only the
+      last click's state is read, so the last layer computes :math:`h_A`, HIE's :math:`h_A^*` and the item
+      stream's residual, layer norm and feed-forward network at that row only (its :math:`h_X` at every row, which
+      HIE's basis needs); :meth:`encode` with ``readout=False`` computes every row.
     * **HIE on short sequences.** Padding adds nothing to :math:`h_X^\top W_r`, and the columns of :math:`Q` that
       add no new direction of the item states (a sequence with fewer than :math:`r` clicks has only that many) are
       never kept; see :class:`~graphsbr.nn.HomogeneousInformationExtraction`. The prediction therefore does not
@@ -160,7 +175,8 @@ class ASIF(SessionRecommender):
     name = "asif"
     Config = ASIFConfig
     batch_kind = "sequence"
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-4, "batch_size": 2048, "weight_decay": 0.0}
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-4, "batch_size": 2048, "weight_decay": 0.0, "epochs": 200,
+                                                "patience": 10}
     sequence_training: ClassVar[bool] = False
 
     def __init__(self, config: ASIFConfig, num_items: int, graph: Data | None = None,
@@ -173,7 +189,8 @@ class ASIF(SessionRecommender):
         d = config.dim
         self.item_encoder = ItemEncoder(num_items, d, config.item_encoder, graph)
         self.position = nn.Embedding(config.max_len, d)  # P
-        self.side = nn.ModuleDict({name: SideEmbedding(f.vocab_size, d, f.multi_valued) for name, f in side.items()})
+        self.side = nn.ModuleDict({name: SideEmbedding(f.vocab_size, d, f.multi_valued, config.side_pooling)
+                                   for name, f in side.items()})
         self.input_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList([ASIFLayer(config, last=i == config.num_layers - 1)
@@ -220,38 +237,46 @@ class ASIF(SessionRecommender):
             has_value |= (values > 0) if values.dim() == 1 else (values > 0).any(-1)
         return packing.unpack(x), packing.unpack(a), packing.unpack(has_value)
 
-    def encode(self, batch: SequenceBatch, x: Tensor, a: Tensor) -> Tensor:
-        """``[B, L, d]`` the last layer's item states from the embeddings ``x`` and ``a`` of :meth:`embed`."""
+    def encode(self, batch: SequenceBatch, x: Tensor, a: Tensor, readout: bool = True) -> Tensor:
+        """The last layer's item states from the embeddings ``x`` and ``a`` of :meth:`embed`: ``[B, d]`` at each
+        prefix's last click (``readout``: the last layer computes that row only), or ``[B, L, d]`` at every click."""
         mask = batch.mask
         packing = Packing(mask)
         h = packing.pack(x)
         position = self.position.weight[:x.size(1)].unsqueeze(0)  # [1, L, d]
         if not self.config.untied_positions:
             h, position = h + self.position(packing.positions()), None  # w/o UP: positions in the input
+        elif self.training and not self.config.shared_position_dropout:
+            position = position.expand(x.size(0), -1, -1)  # one stream, and dropout mask, per sequence
         h = packing.unpack(self.dropout(self.input_norm(h)))
-        return by_width(self.layers_forward, mask, h, a, position)  # rows of similar width together
+        states = by_width(self.layers_forward, mask, h, a, position, readout=readout)  # rows of similar width
+        return states[:, 0] if readout else states
 
-    def layers_forward(self, mask: Tensor, h: Tensor, a: Tensor, position: Tensor | None) -> Tensor:
-        """The layers on the streams of :meth:`encode` (row-wise and blind to padding, as :func:`by_width` needs)."""
-        for layer in self.layers:
+    def layers_forward(self, mask: Tensor, h: Tensor, a: Tensor, position: Tensor | None, readout: bool) -> Tensor:
+        """The layers on the streams of :meth:`encode` (row-wise and blind to padding, as :func:`by_width` needs);
+        with ``readout``, every column of the ``[B, L, d]`` result holds the last click's state."""
+        for layer in self.layers[:-1]:
             h, a, position = layer(h, a, position, mask)
-        return h
+        if not readout:
+            return self.layers[-1](h, a, position, mask)[0]
+        last = self.layers[-1](h, a, position, mask, rows=mask.sum(1) - 1)[0]  # [B, d]
+        return last.unsqueeze(1).expand(-1, mask.size(1), -1)
 
     def forward(self, batch: SequenceBatch) -> Tensor:
         table = self.item_encoder()  # [N+1, d]
         x, a, _ = self.embed(batch, table)
-        return gather_last(self.encode(batch, x, a), batch.lengths) @ table.T  # eq. 14, [B, N+1]
+        return self.encode(batch, x, a) @ table.T  # eq. 14, [B, N+1]
 
-    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 16: :math:`\\mathcal L_{ce} + \\lambda \\mathcal L_{co}`."""
         table = self.item_encoder()
         x, a, aligned = self.embed(batch, table)
-        ce = cross_entropy(gather_last(self.encode(batch, x, a), batch.lengths) @ table.T, batch.targets)
+        ce = cross_entropy(self.encode(batch, x, a) @ table.T, batch.targets)
         if not (self.config.rsa and self.config.contrastive_weight):
-            return ce, {"ce": float(ce.detach()), "loss": float(ce.detach())}
+            return ce, {"ce": ce.detach(), "loss": ce.detach()}
         co = alignment_loss(x, a, aligned, self.temperature)
         total = ce + self.config.contrastive_weight * co
-        return total, {"ce": float(ce.detach()), "rsa": float(co.detach()), "loss": float(total.detach())}
+        return total, {"ce": ce.detach(), "rsa": co.detach(), "loss": total.detach()}
 
     def extra_repr(self) -> str:
         c = self.config
@@ -267,11 +292,13 @@ class ASIFLayer(nn.Module):
     r"""One ASIF layer: the fused attention with untied positions (eq. 1–5), HIE added to the item state (eq. 13),
     then per stream a residual connection, layer norm and feed-forward network
     (:class:`~graphsbr.nn.TransformerBlock`, post-LN as BERT and RecBole). A ``last`` layer updates the item stream
-    only. Causal (see :class:`ASIF`).
+    only, at every click or, given ``rows``, at one row per sequence (the read-out). Causal (see :class:`ASIF`).
 
     Shapes:
-        input: ``x [B, L, d]``, ``a [B, L, d]``, ``position [1, L, d]`` or ``None`` (w/o UP), ``mask [B, L]``.
-        output: the three updated streams (``a`` and ``position`` unchanged by a ``last`` layer).
+        input: ``x [B, L, d]``, ``a [B, L, d]``, ``position [1 or B, L, d]`` or ``None`` (w/o UP), ``mask [B, L]``,
+        ``rows [B]`` (optional, a ``last`` layer only).
+        output: the three updated streams (``a`` and ``position`` unchanged by a ``last`` layer; ``x`` ``[B, d]``
+        at ``rows``).
     """
 
     def __init__(self, config: ASIFConfig, last: bool = False):
@@ -292,12 +319,15 @@ class ASIFLayer(nn.Module):
         for block in self.blocks:
             block.reset_parameters()
 
-    def forward(self, x: Tensor, a: Tensor, position: Tensor | None, mask: Tensor
+    def forward(self, x: Tensor, a: Tensor, position: Tensor | None, mask: Tensor, rows: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, Tensor | None]:
-        h_x, h_a, h_p = self.attention(x, a, mask, True, position)
-        if self.hie is not None:
-            h_x = h_x + self.hie(h_x, h_a)  # eq. 13
-        x = self.blocks[0](x, mask, True, attended=h_x)
+        h_x, h_a, h_p = self.attention(x, a, mask, True, position, rows)
+        h_a_star = self.hie(h_x, h_a, rows) if self.hie is not None else 0.0  # eq. 12 (h_X at every row)
+        if rows is not None:
+            x, h_x, mask = (select_rows(t, rows).unsqueeze(1) for t in (x, h_x, mask))  # [B, 1, ...]
+            h_a_star = h_a_star.unsqueeze(1) if self.hie is not None else 0.0
+            return self.blocks[0](x, mask, True, attended=h_x + h_a_star).squeeze(1), a, position  # eq. 13
+        x = self.blocks[0](x, mask, True, attended=h_x + h_a_star)  # eq. 13
         if len(self.blocks) > 1:
             a = self.blocks[1](a, mask, True, attended=h_a)
         if len(self.blocks) > 2:
@@ -322,7 +352,8 @@ def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | flo
     r""":math:`\mathcal L_{co}` of eq. 7–9: per sequence, the softmax cross-entropy of each click's item embedding
     against the attribute embeddings of the sequence's clicks (and of each attribute against the items), the
     paired one being the positive; summed over the clicks of a sequence, averaged over the sequences and the two
-    directions.
+    directions. Sequences of similar width run together (:func:`~graphsbr.nn.packing.by_width`; the
+    :math:`[n, n]` similarities of a sequence end at its last click that takes part).
 
     Args:
         x: ``[B, L, d]`` item embeddings :math:`X`.
@@ -330,6 +361,13 @@ def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | flo
         mask: ``[B, L]`` True at the clicks that take part (real clicks with an attribute).
         temperature: :math:`\tau`.
     """
+    terms = by_width(alignment_terms, mask, x, a, temperature=temperature)  # [B, L]
+    return -terms.sum(1).mean() / 2  # eq. 9
+
+
+def alignment_terms(mask: Tensor, x: Tensor, a: Tensor, temperature: Tensor | float) -> Tensor:
+    r"""``[B, L]`` the diagonal :math:`\log \hat Y_X + \log \hat Y_A` of eq. 8 at the clicks of ``mask`` (0
+    elsewhere), with the arguments of :func:`alignment_loss`."""
     dtype = torch.promote_types(x.dtype, torch.float32)
     x, a = F.normalize(x.to(dtype), dim=-1), F.normalize(a.to(dtype), dim=-1)  # eq. 7
     keys = ~mask.unsqueeze(1)  # [B, 1, L]
@@ -337,7 +375,7 @@ def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | flo
     fill = torch.finfo(logits.dtype).min
     log_x = torch.log_softmax(logits.masked_fill(keys, fill), -1).diagonal(dim1=1, dim2=2)  # log Y_X diagonal
     log_a = torch.log_softmax(logits.transpose(1, 2).masked_fill(keys, fill), -1).diagonal(dim1=1, dim2=2)
-    return -torch.where(mask, log_x + log_a, 0.0).sum(1).mean() / 2  # eq. 9
+    return torch.where(mask, log_x + log_a, 0.0)
 
 
 def _check(config: ASIFConfig) -> None:
@@ -353,10 +391,12 @@ def _check(config: ASIFConfig) -> None:
     for key in ("dropout", "attn_dropout"):
         if not 0.0 <= getattr(config, key) < 1.0:
             raise ConfigError(f"{key} must lie in [0, 1), got {getattr(config, key)}")
+    if config.side_pooling not in POOLINGS:
+        raise ConfigError(f"side_pooling: unknown {config.side_pooling!r}; choose one of {', '.join(POOLINGS)}")
     if not config.temperature > 0:
         raise ConfigError(f"temperature (tau) must be positive, got {config.temperature}")
     if not config.contrastive_weight >= 0:
         raise ConfigError(f"contrastive_weight (lambda) must be >= 0, got {config.contrastive_weight}")
 
 
-__all__ = ["ASIF", "ASIFConfig", "ASIFLayer", "alignment_loss"]
+__all__ = ["ASIF", "ASIFConfig", "ASIFLayer", "alignment_loss", "alignment_terms"]

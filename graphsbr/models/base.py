@@ -157,12 +157,15 @@ def gather_last(states: Tensor, lengths: Tensor) -> Tensor:
 
 
 def select_side_fields(dataset: SessionDataset, names=()) -> dict[str, SideField]:
-    """The dataset's side fields named in ``names`` (all of them when empty), in the dataset's order."""
+    """The dataset's side fields named in ``names``, in the dataset's order; when empty, every field but those that
+    are parts of another (:attr:`~graphsbr.data.SideField.part_of`: on Beauty, ``attribute`` alone)."""
     unknown = sorted(set(names) - set(dataset.side))
     if unknown:
         raise ConfigError(f"unknown side field(s) {', '.join(unknown)} for dataset {dataset.name}; "
                           f"valid: {', '.join(dataset.side) or '(none)'}")
-    return {name: field for name, field in dataset.side.items() if not names or name in names}
+    if not names:
+        names = [name for name, field in dataset.side.items() if field.part_of not in dataset.side]
+    return {name: field for name, field in dataset.side.items() if name in names}
 
 
 __all__ = ["SessionRecommender", "config_dict", "count_parameters", "cross_entropy", "gather_last",

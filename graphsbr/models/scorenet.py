@@ -34,7 +34,8 @@ ALL_FIELDS, NO_FIELDS = "all", "none"
 @dataclass
 class ScoreNetConfig:
     """ScoreNet's hyperparameters. The paper gives :math:`\\tau = 12`, :math:`\\alpha_2 = 0.3` (:math:`\\alpha_1 =
-    0.7`), Adam with lr 1e-3 and batch 256 (``train_defaults``); the others are choices, said so below.
+    0.7`), Adam with lr 1e-3 and batch 256 (``train_defaults``; it gives no training length or stopping rule, so the
+    trainer's apply); the others are choices, said so below.
 
     Attributes:
         dim: the size :math:`d` of every embedding. The paper's "d = 28" is outside its own grid {64, 100, 128,
@@ -341,7 +342,7 @@ def fields_of(dataset: SessionDataset, value, key: str) -> dict[str, SideField]:
     """The dataset's side fields that ``value`` (``all``, ``none`` or names) selects for setting ``key``."""
     names = field_names(value)
     if names == (ALL_FIELDS,):
-        return dict(dataset.side)
+        return select_side_fields(dataset)
     if names == (NO_FIELDS,):
         return {}
     if not names or ALL_FIELDS in names or NO_FIELDS in names:

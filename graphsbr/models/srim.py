@@ -37,7 +37,9 @@ class SRIMConfig:
     """SRIM's hyperparameters. The paper's (Hyper-parameter Settings): d = 100, L2 1e-5, Adam with lr 1e-3 and
     batch 50 (``train_defaults``); GCN layers 4 (Cellphones, Sports) or 3 (Grocery), heads 2 or 4, β 0.005
     (Cellphones) or 0.01 (Grocery, Sports). ``num_layers``, ``num_heads`` and ``beta`` are to be chosen on
-    validation within those grids (3–4, 2–4, 0.005–0.01); the defaults here are one point of each.
+    validation within those grids (3–4, 2–4, 0.005–0.01); the defaults here are one point of each. The paper gives
+    no training length (the authors' code runs 20 epochs and reports the best test value of any epoch, a selection
+    on the test split): the trainer's early stopping on validation applies.
 
     Attributes:
         dim: the size :math:`d` of both item tables.
@@ -355,7 +357,7 @@ class SRIM(SessionRecommender):
         return self.represent(batch)["scores"]
 
     # ------------------------------------------------------------------------------------------------ losses
-    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 16 on a batch of the training split: cross-entropy + β (L_align + L_joint + L_co)."""
         c = self.config
         r = self.represent(batch)
@@ -377,8 +379,8 @@ class SRIM(SessionRecommender):
         reduce = torch.sum if c.aux_reduction == "sum" else torch.mean
         auxiliary = {name: reduce(value) if value.numel() else value.sum() for name, value in auxiliary.items()}
         total = main + c.beta * sum(auxiliary.values(), main.new_zeros(()))
-        parts = {"loss": float(total.detach()), "main": float(main.detach())}
-        parts.update({name: float(value.detach()) for name, value in auxiliary.items()})
+        parts = {"loss": total.detach(), "main": main.detach()}
+        parts.update({name: value.detach() for name, value in auxiliary.items()})
         return total, parts
 
     def edge_counts(self, source: Tensor, target: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from .init import INIT_STD
+from .untied_attention import select_rows
 
 
 class HomogeneousInformationExtraction(nn.Module):
@@ -45,8 +46,10 @@ class HomogeneousInformationExtraction(nn.Module):
         dim: :math:`d`, the size of the hidden states.
 
     Shapes:
-        input: ``h_x [B, L, dim]``, ``h_a [B, L, dim]`` (``L <= max_len``, zeros at padding).
-        output: ``h_a_star [B, L, dim]`` (zeros at padding).
+        input: ``h_x [B, L, dim]``, ``h_a [B, L, dim]`` (``L <= max_len``, zeros at padding); or, with ``rows [B]``
+        (the read-out of a last layer), ``h_a [B, dim]`` at row ``rows[b]`` of each sequence (the basis still comes
+        from every row of ``h_x``).
+        output: ``h_a_star`` the shape of ``h_a`` (zeros at padding).
     """
 
     def __init__(self, max_len: int, num_bases: int, dim: int):
@@ -71,13 +74,16 @@ class HomogeneousInformationExtraction(nn.Module):
         q, r = StableQR.apply(reduced)
         return q, new_directions(r)
 
-    def forward(self, h_x: Tensor, h_a: Tensor) -> Tensor:
+    def forward(self, h_x: Tensor, h_a: Tensor, rows: Tensor | None = None) -> Tensor:
         with torch.autocast(h_x.device.type, enabled=False):  # no half-precision QR
             q, directions = self.basis(h_x)
+            if rows is not None:  # h_a at one row per sequence: [B, 1, d]
+                h_x, h_a = select_rows(h_x, rows).unsqueeze(1), h_a.unsqueeze(1)
             proj_x = h_x.to(q.dtype) @ q  # eq. 10, [B, L, r]
             proj_a = h_a.to(q.dtype) @ q
             keep = (proj_x * proj_a > 0) & directions.unsqueeze(1)  # phi of eq. 11
-            return ((proj_a * keep) @ q.transpose(1, 2)).to(h_a.dtype)  # eq. 12, [B, L, d]
+            h_a_star = ((proj_a * keep) @ q.transpose(1, 2)).to(h_a.dtype)  # eq. 12, [B, L, d]
+            return h_a_star if rows is None else h_a_star.squeeze(1)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_len={self.max_len}, num_bases={self.num_bases}, dim={self.dim})"

@@ -40,11 +40,16 @@ class UntiedFusedAttention(nn.Module):
       DIF-SR: :math:`C_{XA}` is replaced by :math:`X W_{q,X} W_{k,X}^\top X^\top + A W_{q,A} W_{k,A}^\top A^\top`
       (no cross terms between items and attributes) in eq. 3 and eq. 4; the values of eq. 4 are unchanged.
 
-    The item and attribute projections run on the real clicks only (:class:`~graphsbr.nn.Packing`), and
-    :math:`h_X`, :math:`h_A` are zero at padding. A position stream shared by the batch (``[1, L, d]``) under a
-    causal mask stays shared: every real query's keys are then real clicks (clicks are left-aligned), so
-    :math:`h_P` is the same for every sequence and is computed once (``[1, L, d]``); otherwise it is computed per
-    sequence (``[B, L, d]``).
+    The projections run on the real clicks only (:class:`~graphsbr.nn.Packing`), and :math:`h_X`, :math:`h_A` are
+    zero at padding. A position stream shared by the batch (``[1, L, d]``) under a causal mask stays shared: every
+    real query's keys are then real clicks (clicks are left-aligned), so :math:`C_P` and :math:`h_P` are the same for
+    every sequence and are computed once (``[1, L, d]``); a stream per sequence (``[B, L, d]``, e.g. after dropout
+    drawn per sequence) gives :math:`h_P` per sequence.
+
+    Given ``rows`` (one query row per sequence, the read-out of a last layer), :math:`h_A` is computed at those rows
+    only: the row's attention weights pool :math:`\mathcal F(X, A)` before the value projection,
+    :math:`\sum_j w_j (f_j W_{v,2} + b) = (\sum_j w_j f_j) W_{v,2} + (\sum_j w_j) b` per head, so that
+    :math:`W_{v,2}` and :math:`W_{o,2}` run on one row per sequence instead of every click.
 
     Args:
         dim: the size :math:`d` of every stream.
@@ -58,8 +63,8 @@ class UntiedFusedAttention(nn.Module):
 
     Shapes:
         input: ``x [B, L, dim]``, ``a [B, L, dim]``, ``key_padding_mask [B, L]`` bool (True at real clicks),
-        ``position [1 or B, L, dim]`` (with untied positions only).
-        output: ``(h_x [B, L, dim], h_a [B, L, dim] or None, h_p [1 or B, L, dim] or None)``.
+        ``position [1 or B, L, dim]`` (with untied positions only), ``rows [B]`` (optional).
+        output: ``(h_x [B, L, dim], h_a [B, L, dim] ([B, dim] at rows) or None, h_p [1 or B, L, dim] or None)``.
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, fusion: str = "sum", fused: bool = True,
@@ -88,38 +93,42 @@ class UntiedFusedAttention(nn.Module):
                 reset_linear(module)
 
     def forward(self, x: Tensor, a: Tensor, key_padding_mask: Tensor, causal: bool = False,
-                position: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                position: Tensor | None = None, rows: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         if (position is not None) != self.untied_positions:
             raise ValueError(f"{type(self).__name__}(untied_positions={self.untied_positions}) "
                              f"{'needs' if self.untied_positions else 'takes no'} position stream")
-        packing = Packing(key_padding_mask)  # item and attribute projections on the real clicks only
+        packing = Packing(key_padding_mask)  # projections on the real clicks only
         x_real, a_real = packing.pack(x), packing.pack(a)  # [N, d]
         fused = self.fusion([x_real, a_real])  # F(X, A), [N, d]
-        c_xa = self.scores(packing, *([fused] if self.fused else [x_real, a_real]))  # [B, H, L, L]
+        c_xa = self.scores(packing, [(self.qk, fused)] if self.fused
+                           else [(self.qk, x_real), (self.attribute_qk, a_real)])  # [B, H, L, L]
         mask = attention_mask(key_padding_mask, causal)
         item_scores, h_p = c_xa, None
         if self.position_qk is not None:
-            c_p = self.scores(None, position)  # [1 or B, H, L, L]
+            p = packing.pack(position)  # [N, d], or a shared [1, L, d] as it is
+            c_p = self.scores(packing, [(self.position_qk, p)])  # [1 or B, H, L, L]
             item_scores = c_xa + c_p
             if self.position_value is not None:
-                h_p = self.position_state(c_p, position, mask, causal)
-        h_x = self.attend(item_scores, mask, packing, self.item_value(x_real), self.item_out)  # eq. 3
-        h_a = None
-        if self.attribute_value is not None:
-            h_a = self.attend(c_xa, mask, packing, self.attribute_value(fused), self.attribute_out)  # eq. 4
+                shared = p.dim() == 3 and causal  # every real query's keys are real clicks
+                p_mask = attention_mask(torch.ones_like(key_padding_mask[:1]), True) if shared else mask
+                h_p = self.attend(self.weights(c_p, p_mask), packing, self.position_value(p), self.position_out)
+        h_x = self.attend(self.weights(item_scores, mask), packing, self.item_value(x_real), self.item_out)  # eq. 3
+        if self.attribute_value is None:
+            return h_x, None, h_p
+        if rows is not None:  # eq. 4 at the read-out rows
+            return h_x, self.attend_rows(c_xa, mask, rows, packing.unpack(fused)), h_p
+        h_a = self.attend(self.weights(c_xa, mask), packing, self.attribute_value(fused), self.attribute_out)  # eq. 4
         return h_x, h_a, h_p
 
-    def scores(self, packing: Packing | None, *streams: Tensor) -> Tensor:
-        """``[B, H, L, L]`` the sum of the streams' query-key products over :math:`\\sqrt{d_h}` (``packing``: the
-        streams are packed real clicks; ``None``: a position stream ``[1 or B, L, d]``)."""
-        modules = [self.position_qk] if packing is None else [self.qk, self.attribute_qk][:len(streams)]
+    def scores(self, packing: Packing, streams: list[tuple[QueryKey, Tensor]]) -> Tensor:
+        r"""``[B or 1, H, L, L]`` the sum of the streams' query-key products over :math:`\sqrt{d_h}`; each stream is
+        the packed real clicks ``[N, d]`` or a shared ``[1, L, d]``."""
         queries, keys = [], []
-        for qk, stream in zip(modules, streams):
-            query, key = qk(stream)
-            if packing is not None:
-                query, key = packing.unpack(query), packing.unpack(key)
-            queries.append(split_heads(query, self.heads))  # [B, H, L, d_h]
-            keys.append(split_heads(key, self.heads))
+        for qk, stream in streams:
+            query, key = (split_heads(unpack(packing, t), self.heads) for t in qk(stream))  # [B or 1, H, L, d_h]
+            queries.append(query)
+            keys.append(key)
         query, key = torch.cat(queries, -1), torch.cat(keys, -1)
         return query @ key.transpose(-1, -2) / math.sqrt(self.dim // self.heads)
 
@@ -127,23 +136,38 @@ class UntiedFusedAttention(nn.Module):
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         return dropout(torch.softmax(scores, -1), self.dropout, self.training)
 
-    def attend(self, scores: Tensor, mask: Tensor, packing: Packing, values: Tensor, out: nn.Linear) -> Tensor:
-        """``[B, L, d]`` the heads' weighted sums of the packed ``values [N, d]``, projected by ``out`` (zeros at
-        padding)."""
-        context = self.weights(scores, mask) @ split_heads(packing.unpack(values), self.heads)  # [B, H, L, d_h]
-        return packing.unpack(out(packing.pack(context.transpose(1, 2).flatten(2))))
+    def attend(self, weights: Tensor, packing: Packing, values: Tensor, out: nn.Linear) -> Tensor:
+        """``[B or 1, L, d]`` the heads' weighted sums of the ``values`` (packed ``[N, d]`` or shared ``[1, L, d]``),
+        projected by ``out`` (zeros at padding)."""
+        context = weights @ split_heads(unpack(packing, values), self.heads)  # [B or 1, H, L, d_h]
+        return unpack(packing, out(packing.pack(context.transpose(1, 2).flatten(2))))
 
-    def position_state(self, c_p: Tensor, position: Tensor, mask: Tensor, causal: bool) -> Tensor:
-        """:math:`h_P` of eq. 5: ``[1, L, d]`` for a shared stream under a causal mask, else ``[B, L, d]``."""
-        if position.size(0) == 1 and causal:
-            ones = torch.ones(1, position.size(1), dtype=torch.bool, device=position.device)
-            mask = attention_mask(ones, causal=True)  # [1, 1, L, L]
-        context = self.weights(c_p, mask) @ split_heads(self.position_value(position), self.heads)
-        return self.position_out(context.transpose(1, 2).flatten(2))
+    def attend_rows(self, scores: Tensor, mask: Tensor, rows: Tensor, fused: Tensor) -> Tensor:
+        """``[B, d]`` :math:`h_A` (eq. 4) at query row ``rows[b]`` of each sequence: the row's weights pool
+        ``fused [B, L, d]`` (zeros at padding) before :math:`W_{v,2}`, each head through its rows of
+        :math:`W_{v,2}`."""
+        length = scores.size(-1)
+        weights = self.weights(select_rows(scores.transpose(1, 2), rows),
+                               select_rows(mask.expand(-1, -1, length, -1).transpose(1, 2), rows))  # [B, H, L]
+        value = self.attribute_value
+        heads = value.weight.view(self.heads, -1, self.dim)  # [H, d_h, d]
+        context = torch.einsum("bhi,hoi->bho", weights @ fused, heads)  # [B, H, d_h]
+        context = context + weights.sum(-1, keepdim=True) * value.bias.view(self.heads, -1)
+        return self.attribute_out(context.flatten(1))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.dim}, heads={self.heads}, fusion={self.fusion.kind}, "
                 f"fused={self.fused}, untied_positions={self.untied_positions})")
 
 
-__all__ = ["UntiedFusedAttention"]
+def unpack(packing: Packing, x: Tensor) -> Tensor:
+    """``[N, *]`` packed real clicks -> ``[B, L, *]``; a shared ``[1, L, *]`` stream as it is."""
+    return packing.unpack(x) if x.dim() == 2 else x
+
+
+def select_rows(x: Tensor, rows: Tensor) -> Tensor:
+    """``[B, *]`` row ``rows[b]`` of every sequence ``b`` of ``x [B, L, *]``."""
+    return x[torch.arange(rows.size(0), device=rows.device), rows]
+
+
+__all__ = ["UntiedFusedAttention", "select_rows"]

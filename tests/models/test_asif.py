@@ -6,8 +6,8 @@ import torch
 
 from graphsbr import ConfigError, SideField
 from graphsbr.models import MODELS
-from graphsbr.models.asif import ASIF, ASIFConfig, alignment_loss
-from graphsbr.models.base import make_config
+from graphsbr.models.asif import ASIF, ASIFConfig, alignment_loss, alignment_terms
+from graphsbr.models.base import cross_entropy, make_config
 from graphsbr.nn import HomogeneousInformationExtraction, UntiedFusedAttention
 from graphsbr.train import TrainConfig, Trainer
 
@@ -78,7 +78,8 @@ def test_registered_and_scores_every_item(dataset):
     scores = model(batch_of(dataset, model))
     assert scores.shape == (64, dataset.num_items + 1)
     assert torch.isfinite(scores).all()
-    assert ASIF.train_defaults == {"lr": 1e-4, "batch_size": 2048, "weight_decay": 0.0}
+    assert ASIF.train_defaults == {"lr": 1e-4, "batch_size": 2048, "weight_decay": 0.0, "epochs": 200,
+                                   "patience": 10}
     default = ASIFConfig()
     assert (default.dim, default.num_layers, default.num_heads, default.max_len) == (256, 3, 4, 50)
     assert (default.contrastive_weight, default.num_bases) == (10.0, 16)
@@ -94,14 +95,85 @@ def test_layers_carry_three_streams_and_the_last_updates_items_only(dataset):
     assert len(build(dataset, untied_positions=False).layers[0].blocks) == 2
 
 
-def test_forward_is_the_last_item_state_times_the_item_table(dataset):
-    model = build(dataset).eval()
-    batch = batch_of(dataset, model)
+@pytest.mark.parametrize("variant", ["full", "w/o HIE", "w/o UP", "w/o FA", "gate"])
+def test_the_read_out_equals_the_last_layer_on_every_row(variant, dataset):
+    model = build(dataset, **VARIANTS[variant]).eval()
+    batch = batch_of(dataset, model, slice(0, 200))
     table = model.item_encoder()
     x, a, _ = model.embed(batch, table)
-    states = model.encode(batch, x, a)
-    last = states[torch.arange(len(batch)), batch.lengths - 1]
-    torch.testing.assert_close(model(batch), last @ table.T)
+    last = model.encode(batch, x, a, readout=False)[torch.arange(len(batch)), batch.lengths - 1]
+    torch.testing.assert_close(model.encode(batch, x, a), last, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(model(batch), last @ table.T, atol=1e-6, rtol=1e-5)
+
+
+def old_loss(model, batch):
+    """Eq. 16 as computed before the savings: the last layer on every row, RSA on the whole padded batch."""
+    table = model.item_encoder()
+    x, a, aligned = model.embed(batch, table)
+    states = model.encode(batch, x, a, readout=False)[torch.arange(len(batch)), batch.lengths - 1]
+    co = -alignment_terms(aligned, x, a, model.temperature).sum(1).mean() / 2
+    return cross_entropy(states @ table.T, batch.targets) + model.config.contrastive_weight * co
+
+
+def test_the_savings_keep_the_loss_and_its_gradients(dataset):
+    model = build(dataset).eval()  # no dropout: both ways see the same function
+    batch = batch_of(dataset, model, slice(0, 200))
+    widths = batch.lengths.bincount()
+    assert widths[:9].sum() >= 16 and widths[9:].sum() >= 16  # rows in at least two width groups
+    loss = model.loss(batch)[0]
+    gradients = torch.autograd.grad(loss, list(model.parameters()))
+    reference = old_loss(model, batch)
+    torch.testing.assert_close(loss, reference, atol=1e-6, rtol=1e-6)
+    for new, old in zip(gradients, torch.autograd.grad(reference, list(model.parameters()))):
+        torch.testing.assert_close(new, old, atol=1e-6, rtol=1e-4)
+
+
+def test_alignment_by_width_equals_the_whole_batch():
+    torch.manual_seed(0)
+    lengths = torch.cat([torch.randint(1, 9, (20,)), torch.randint(9, 17, (20,)), torch.randint(17, 51, (20,))])
+    mask = (torch.arange(50) < lengths[:, None]) & (torch.rand(60, 50) > 0.2)
+    x, a = torch.randn(60, 50, 8, requires_grad=True), torch.randn(60, 50, 8, requires_grad=True)
+    grouped = alignment_loss(x, a, mask, 0.1)
+    whole = -alignment_terms(mask, x, a, 0.1).sum(1).mean() / 2
+    torch.testing.assert_close(grouped, whole)
+    for new, old in zip(torch.autograd.grad(grouped, [x, a]), torch.autograd.grad(whole, [x, a])):
+        torch.testing.assert_close(new, old)
+
+
+def test_position_dropout_is_drawn_per_sequence_unless_shared(dataset):
+    batch = batch_of(dataset, None)
+    streams = {}
+    for shared in (False, True):
+        model = build(dataset, shared_position_dropout=shared).train()
+        model.layers[0].register_forward_hook(lambda module, args, out, shared=shared: streams.update({shared: out[2]}))
+        model.loss(batch)
+    assert streams[True].size(0) == 1
+    first = streams[False][batch.lengths >= 2, 1]  # the second position of every sequence that has one
+    assert not torch.allclose(first, first[:1].expand_as(first))
+
+
+def test_a_position_stream_per_sequence_equals_the_shared_one_without_dropout(dataset):
+    batch = batch_of(dataset, None, slice(0, 200))
+    results = []
+    for shared in (False, True):
+        model = build(dataset, dropout=0.0, attn_dropout=0.0, shared_position_dropout=shared).train()
+        loss = model.loss(batch)[0]
+        results.append((loss, torch.autograd.grad(loss, list(model.parameters()))))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    for per_sequence, shared in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(per_sequence, shared, atol=1e-6, rtol=1e-4)
+
+
+def test_the_loss_is_a_mean_over_samples_so_batches_accumulate(dataset):
+    """Four batches of 16, each loss weighted 1/4, give the gradient of their batch of 64 (so a batch of 2,048 may
+    run as four of 512)."""
+    model = build(dataset).eval()
+    parameters = list(model.parameters())
+    whole = torch.autograd.grad(model.loss(batch_of(dataset, model, slice(0, 64)))[0], parameters)
+    parts = [torch.autograd.grad(model.loss(batch_of(dataset, model, slice(i, i + 16)))[0] / 4, parameters)
+             for i in range(0, 64, 16)]
+    for gradient, pieces in zip(whole, zip(*parts)):
+        torch.testing.assert_close(sum(pieces), gradient, atol=1e-6, rtol=1e-4)
 
 
 def test_loss_is_cross_entropy_plus_lambda_times_the_alignment(dataset):
@@ -110,7 +182,7 @@ def test_loss_is_cross_entropy_plus_lambda_times_the_alignment(dataset):
     loss, parts = model.loss(batch)
     assert set(parts) == {"ce", "rsa", "loss"}
     ce = torch.nn.functional.cross_entropy(model(batch)[:, 1:], batch.targets - 1)
-    torch.testing.assert_close(parts["ce"], ce.item())
+    torch.testing.assert_close(parts["ce"], ce)
     x, a, has_value = model.embed(batch, model.item_encoder())
     rsa = alignment_loss(x, a, has_value, model.temperature)
     torch.testing.assert_close(loss, ce + 2.5 * rsa)
@@ -159,21 +231,27 @@ def test_without_rsa_the_loss_is_the_cross_entropy(dataset):
     model = build(dataset, rsa=False).eval()
     batch = batch_of(dataset, model)
     loss, parts = model.loss(batch)
-    assert parts == {"ce": pytest.approx(full.loss(batch)[1]["ce"]), "loss": pytest.approx(loss.item())}
+    assert set(parts) == {"ce", "loss"}
+    torch.testing.assert_close(parts["ce"], full.loss(batch)[1]["ce"])
+    torch.testing.assert_close(parts["loss"], loss.detach())
     assert loss < full.loss(batch)[0]
 
 
-def test_a_multi_valued_attribute_is_mean_pooled(dataset):
+@pytest.mark.parametrize("pooling", ["mean", "sum"])
+def test_a_multi_valued_attribute_is_pooled(pooling, dataset):
     values = torch.randint(0, 12, (dataset.num_items + 1, 3), generator=torch.Generator().manual_seed(0))
     values[0] = 0
     values[5] = 0  # an item without attributes
     multi = replace(dataset, side={"attribute": SideField(values.sort(1, descending=True).values, 11)})
-    model = build(multi)
+    model = build(multi, side_pooling=pooling)
     assert list(model.side) == ["attribute"] and model.side["attribute"].multi_valued
     batch = batch_of(multi, model)
     _, a, has_value = model.embed(batch, model.item_encoder())
     assert torch.equal(has_value, batch.mask & (batch.items != 5))
     assert (a[~has_value] == 0).all()
+    table, ids = model.side["attribute"].embedding.weight, multi.side["attribute"].values[batch.items[0, 0]]
+    pooled = table[ids[ids > 0]].sum(0) / ((ids > 0).sum() if pooling == "mean" else 1)
+    torch.testing.assert_close(a[0, 0], pooled)
     loss, _ = model.loss(batch)
     loss.backward()
     assert torch.isfinite(loss)
@@ -196,7 +274,8 @@ def test_fields_from_set_strings(dataset):
 @pytest.mark.parametrize("bad", [{"fusion": "max"}, {"num_bases": 0}, {"num_bases": 17}, {"num_bases": 21},
                                  {"num_heads": 3}, {"dropout": 1.0}, {"attn_dropout": -0.1}, {"temperature": 0.0},
                                  {"contrastive_weight": -1.0}, {"activation": "tanh"}, {"max_len": 0},
-                                 {"item_encoder": "mlp"}, {"side_fields": ("colour",)}])
+                                 {"item_encoder": "mlp"}, {"side_fields": ("colour",)},
+                                 {"side_pooling": "max"}])
 def test_invalid_settings_are_config_errors(bad, dataset):
     with pytest.raises(ConfigError):
         build(dataset, **bad)

@@ -119,3 +119,17 @@ def test_invalid_settings():
     with pytest.raises(ValueError, match="max_len"):
         make(3, 2, 4)(torch.randn(1, 4, 4), torch.randn(1, 4, 4))
     assert "num_bases=2" in repr(make(3, 2, 4))
+
+
+def test_rows_give_the_output_at_one_row_per_sequence():
+    torch.manual_seed(0)
+    hie = make(6, 3, 8)
+    h_x, h_a = torch.randn(4, 6, 8, requires_grad=True), torch.randn(4, 6, 8)
+    rows = torch.tensor([5, 0, 2, 3])
+    full = hie(h_x, h_a)[torch.arange(4), rows]
+    at_rows = hie(h_x, h_a[torch.arange(4), rows], rows)
+    assert at_rows.shape == (4, 8)
+    torch.testing.assert_close(at_rows, full)
+    grad_full, = torch.autograd.grad(full.square().sum(), h_x)
+    grad_rows, = torch.autograd.grad(at_rows.square().sum(), h_x)
+    torch.testing.assert_close(grad_rows, grad_full)

@@ -157,3 +157,42 @@ def test_gradients_reach_every_projection():
     (h_x.sum() + h_a.sum() + h_p.sum()).backward()
     assert all(param.grad is not None for param in attention.parameters())
     assert "fusion=gate" in repr(attention)
+
+
+@pytest.mark.parametrize("options", [{}, {"fusion": "gate"}, {"fusion": "concat"}, {"fused": False}])
+def test_rows_give_h_a_at_one_row_per_sequence_and_the_same_gradients(options):
+    torch.manual_seed(0)
+    attention = UntiedFusedAttention(8, heads=2, **options).eval()
+    x, a = torch.randn(3, 5, 8, requires_grad=True), torch.randn(3, 5, 8, requires_grad=True)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False], [True, False, False, False, False]])
+    rows = mask.sum(1) - 1
+    for position in (torch.randn(1, 5, 8), torch.randn(3, 5, 8)):
+        h_x, h_a, h_p = attention(x, a, mask, True, position)
+        r_x, r_a, r_p = attention(x, a, mask, True, position, rows)
+        torch.testing.assert_close(r_x, h_x)
+        torch.testing.assert_close(r_p, h_p)
+        assert r_a.shape == (3, 8)
+        torch.testing.assert_close(r_a, h_a[torch.arange(3), rows])
+        full = torch.autograd.grad(h_a[torch.arange(3), rows].square().sum(), [x, a, *attention.parameters()],
+                                   allow_unused=True)
+        at_rows = torch.autograd.grad(r_a.square().sum(), [x, a, *attention.parameters()], allow_unused=True)
+        for g_full, g_rows in zip(full, at_rows):
+            assert (g_full is None) == (g_rows is None)
+            if g_full is not None:
+                torch.testing.assert_close(g_rows, g_full, atol=1e-6, rtol=1e-5)
+
+
+def test_rows_under_attention_dropout_keep_the_bias_weighted_by_the_kept_weights():
+    attention = UntiedFusedAttention(4, heads=1, dropout=0.5).train()
+    with torch.no_grad():
+        attention.attribute_value.weight.zero_()
+        attention.attribute_value.bias.fill_(1.0)
+        attention.attribute_out.weight.copy_(torch.eye(4))
+        attention.attribute_out.bias.zero_()
+    x, a, p = torch.randn(64, 3, 4), torch.randn(64, 3, 4), torch.randn(1, 3, 4)
+    torch.manual_seed(0)
+    _, h_a, _ = attention(x, a, torch.ones(64, 3, dtype=torch.bool), True, p, torch.full((64,), 2))
+    # with W_v2 = 0 the values are the bias alone: h_A is the bias times the row's weight sum after dropout, which
+    # is 1 on average and not everywhere
+    assert not torch.allclose(h_a, torch.ones_like(h_a)) and torch.allclose(h_a.mean(), torch.tensor(1.0), atol=0.2)
+    assert (h_a[:, :1] == h_a).all()

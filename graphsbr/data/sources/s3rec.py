@@ -3,7 +3,9 @@ LastFM from the S3-Rec repository).
 
 * ``<Name>.txt`` — one user a line: ``user_id item_id item_id …`` (space-separated, chronological, ids from 1).
 * ``<Name>_item2attributes.json`` (optional) — ``{"<item_id>": [attribute_id, …]}``; read as the multi-valued
-  side field ``attribute`` (categories and brand merged in one id space by S3-Rec).
+  side field ``attribute`` (categories and brand merged in one id space by S3-Rec). For the Amazon sets
+  (:data:`AMAZON`) it is also split into ``category`` (multi-valued) and ``brand`` (single-valued): see
+  :func:`split_amazon_attributes`.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from ._find import find_files
 EXPECTED = "<Name>.txt + <Name>_item2attributes.json (Name = Beauty, Sports_and_Outdoors, Toys_and_Games, Yelp, LastFM)"
 NAMES = {"beauty": "Beauty", "sports": "Sports_and_Outdoors", "toys": "Toys_and_Games", "yelp": "Yelp",
          "lastfm": "LastFM"}
+#: The Amazon sets, whose attributes S3-Rec builds from the item's brand and categories.
+AMAZON = ("Beauty", "Sports_and_Outdoors", "Toys_and_Games")
 
 
 def find(folder: Path) -> list[Path] | None:
@@ -38,8 +42,33 @@ def find(folder: Path) -> list[Path] | None:
 
 def read(files: list[Path]) -> UserSequences:
     sequences = _read_sequences(files[0])
-    item_side = {"attribute": _read_attributes(files[1])} if len(files) > 1 else {}
+    if len(files) == 1:
+        return UserSequences(sequences, path=str(files[0]))
+    attributes = _read_attributes(files[1])
+    item_side = {"attribute": attributes}
+    if files[0].stem in AMAZON:
+        clicked = np.unique(np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]))
+        for name, part in split_amazon_attributes(attributes).items():
+            part = part[part["item"].isin(clicked)]
+            if len(part):  # a part that no clicked item has (e.g. no brand at all) is left out
+                part.attrs["part_of"] = "attribute"
+                item_side[name] = part
     return UserSequences(sequences, item_side, path=str(files[0]))
+
+
+def split_amazon_attributes(attributes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``{"category": …, "brand": …}`` from S3-Rec's merged Amazon attributes (long form ``item, value``, each
+    item's values in file order).
+
+    S3-Rec's ``get_attribute_Amazon`` writes an item's list as its brand (when it has one) followed by its
+    categories (every category path without its root), numbering all the strings in one id space. An id that stands
+    anywhere but first in some item's list is therefore a category, and the ids that only ever stand first are the
+    brands, at most one per item. (On Beauty every brand so found is followed by one of the six top-level
+    categories, and every item without one starts with a top-level category.)
+    """
+    later = attributes.groupby("item", sort=False).cumcount().to_numpy() > 0
+    is_category = attributes["value"].isin(attributes["value"][later]).to_numpy()
+    return {"category": attributes[is_category], "brand": attributes[~is_category]}
 
 
 def _read_sequences(path: Path) -> list[list[int]]:

@@ -45,7 +45,7 @@ class Pop(SessionRecommender):
     def forward(self, batch: SequenceBatch) -> Tensor:
         return self.counts.expand(batch.items.size(0), -1).clone()  # [B, N+1]
 
-    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         logits = torch.log1p(self.counts).expand(batch.items.size(0), -1)
         loss = cross_entropy(logits, targets_of(batch))
         return loss, {"loss": float(loss)}

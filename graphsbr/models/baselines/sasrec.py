@@ -143,11 +143,11 @@ class SASRec(SessionRecommender):
         table = self.item_encoder()  # [N+1, d]
         return self.represent(batch, table) @ table.T  # [B, N+1]
 
-    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         table = self.item_encoder()
         return self.objective(self.represent(batch, table), table, batch.targets, batch.target_side)
 
-    def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, float]]:
+    def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """The objective at every real position of every session (SASRec's own training, with a softmax)."""
         table = self.item_encoder()
         mask = batch.targets > 0  # [B, L]
@@ -155,11 +155,11 @@ class SASRec(SessionRecommender):
         return self.objective(states, table, batch.targets[mask], {k: v[mask] for k, v in batch.target_side.items()})
 
     def objective(self, states: Tensor, table: Tensor, targets: Tensor,
-                  target_side: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+                  target_side: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss of ``states [M, d]`` predicting ``targets [M]``: softmax cross-entropy over all items (the hook
         DIF-SR extends with its attribute predictors)."""
         loss = cross_entropy(states @ table.T, targets)
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
     def extra_repr(self) -> str:
         c = self.config

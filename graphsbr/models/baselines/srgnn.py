@@ -57,7 +57,8 @@ class SRGNN(SessionRecommender):
 
     Choices where the paper is silent, taken from the authors' PyTorch code: :math:`W_1`, :math:`W_3` and the edge
     transforms have biases, :math:`q` has none; every parameter, the item table included, starts uniform in
-    :math:`\pm 1/\sqrt d`; training is Adam with lr 1e-3 decayed ×0.1 every 3 epochs, L2 1e-5, batches of 100.
+    :math:`\pm 1/\sqrt d`; training is Adam with lr 1e-3 decayed ×0.1 every 3 epochs, L2 1e-5, batches of 100,
+    30 epochs stopped after 10 without a better validation result.
     """
 
     name = "srgnn"
