@@ -152,7 +152,8 @@ def read_pickle(path):
     except pickle.UnpicklingError as error:
         raise DataError(f"refused pickle: {error}; only plain lists, tuples, dicts, numbers and strings "
                         "are allowed", path) from None
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, MemoryError) as error:
+        # OverflowError, MemoryError: a corrupt frame or object length (e.g. a FRAME opcode of 2**63 bytes)
         raise DataError(f"not a readable pickle (truncated or corrupt): {error}", path) from None
 
 

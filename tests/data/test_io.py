@@ -88,3 +88,10 @@ def test_bad_json(tmp_path):
     path = write(tmp_path, "{1: [2", "a.json")
     with pytest.raises(DataError, match="not valid JSON"):
         read_json(path)
+
+
+def test_a_pickle_frame_longer_than_any_memory_is_a_data_error(tmp_path):
+    path = tmp_path / "all_train_seq.txt"
+    path.write_bytes(b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x80]\x94]\x94a.")  # FRAME of 2**63 + 6 bytes
+    with pytest.raises(DataError, match="not a readable pickle"):
+        read_pickle(path)
