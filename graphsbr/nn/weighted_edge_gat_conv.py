@@ -20,8 +20,8 @@ class WeightedEdgeGATConv(GATConv):
     item graph of 500k edges and :math:`d = 256` each is 0.5 GB and a training step takes seconds. Here
 
     * the edge term is :math:`e_{ij}^\top (W_e^\top a_e)`, an ``[E, edge_dim] @ [edge_dim, heads]`` product;
-    * the aggregation :math:`\sum_j \alpha_{ij} W h_j` is a CSR sparse-dense product whose backward is the
-      transposed product (for :math:`W h`) and a sampled dense-dense product (for :math:`\alpha`)
+    * the aggregation :math:`\sum_j \alpha_{ij} W h_j` is a sparse-dense product over the CSR rows whose backward is
+      the transposed product (for :math:`W h`) and a sampled dense-dense product (for :math:`\alpha`)
       (:class:`SparseAggregation`); nothing of size ``[E, out_channels]`` is built.
 
     As ``GCNConv(cached=True)`` does with its normalisation, the CSR structure of ``edge_index`` is computed on the
@@ -113,19 +113,22 @@ class CSRStructure:
         self.transposed_col = self.target[self.transpose]
         self.transposed_crow = torch.searchsorted(self.source[self.transpose], nodes)
 
-    def matrix(self, values: Tensor, transposed: bool = False) -> Tensor:
-        """The sparse ``[N, N]`` matrix with ``values`` (CSR order) at ``(target, source)`` (or its transpose)."""
-        crow, col = (self.transposed_crow, self.transposed_col) if transposed else (self.crow, self.source)
+    def matrix(self, values: Tensor) -> Tensor:
+        """The sparse ``[N, N]`` CSR matrix with ``values`` (CSR order) at ``(target, source)``."""
         with warnings.catch_warnings():  # torch warns once that sparse CSR support is in beta
             warnings.simplefilter("ignore", UserWarning)
-            return torch.sparse_csr_tensor(crow, col, values[self.transpose] if transposed else values,
-                                           (self.num_nodes, self.num_nodes), check_invariants=False)
+            return torch.sparse_csr_tensor(self.crow, self.source, values, (self.num_nodes, self.num_nodes),
+                                           check_invariants=False)
 
 
 class SparseAggregation(torch.autograd.Function):
-    r""":math:`\mathrm{out}_i = \sum_{e = (j \to i)} v_e x_j`, a CSR product, differentiable in :math:`v` and :math:`x`:
-    :math:`\partial x = A^\top \partial\mathrm{out}` and :math:`\partial v_e = \langle \partial\mathrm{out}_i, x_j\rangle`
-    (a sampled dense-dense product).
+    r""":math:`\mathrm{out}_i = \sum_{e = (j \to i)} v_e x_j`, a sparse-dense product, differentiable in :math:`v` and
+    :math:`x`: :math:`\partial x = A^\top \partial\mathrm{out}` and
+    :math:`\partial v_e = \langle \partial\mathrm{out}_i, x_j\rangle` (a sampled dense-dense product).
+
+    Both products run as a weighted ``embedding_bag`` over the CSR rows (target ``i``'s bag holds its sources ``j``
+    with weights :math:`v_e`; the transpose's bags its targets): on the CPU twice as fast as ``torch.sparse``'s CSR
+    product, with the same sums.
 
     Shapes:
         input: ``values [E]`` in the CSR order of ``structure``, ``x [N, C]``.
@@ -135,23 +138,24 @@ class SparseAggregation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values: Tensor, x: Tensor, structure: CSRStructure) -> Tensor:
         ctx.dtypes = values.dtype, x.dtype
-        values, x = values.float(), x.float()  # sparse kernels have no half-precision versions (autocast)
+        values, x = values.float(), x.float()  # the kernels run in float32 (under autocast too)
         ctx.save_for_backward(values, x)
         ctx.structure = structure
         with torch.autocast(x.device.type, enabled=False):
-            return structure.matrix(values) @ x
+            return F.embedding_bag(structure.source, x, structure.crow[:-1], mode="sum", per_sample_weights=values)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         values, x = ctx.saved_tensors
         structure = ctx.structure
         grad_values = grad_x = None
-        grad = grad.float()
+        grad = grad.float().contiguous()
         with torch.autocast(grad.device.type, enabled=False):
             if ctx.needs_input_grad[0]:
                 pattern = structure.matrix(torch.ones_like(values))
-                grad_values = torch.sparse.sampled_addmm(pattern, grad.contiguous(), x.T, beta=0.0).values()
+                grad_values = torch.sparse.sampled_addmm(pattern, grad, x.T, beta=0.0).values()
                 grad_values = grad_values.to(ctx.dtypes[0])
             if ctx.needs_input_grad[1]:
-                grad_x = (structure.matrix(values, transposed=True) @ grad).to(ctx.dtypes[1])
+                grad_x = F.embedding_bag(structure.transposed_col, grad, structure.transposed_crow[:-1], mode="sum",
+                                         per_sample_weights=values[structure.transpose]).to(ctx.dtypes[1])
         return grad_values, grad_x, None

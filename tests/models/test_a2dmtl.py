@@ -7,6 +7,7 @@ from torch_geometric.nn import GATConv
 
 from graphsbr import ConfigError
 from graphsbr.data.collate import collate_sequences
+from graphsbr.models import a2dmtl
 from graphsbr.models.a2dmtl import A2DMTL, A2DMTLConfig
 from graphsbr.models.base import masked_mean
 from graphsbr.nn.adaptive_entmax import (
@@ -269,6 +270,19 @@ def test_the_fast_step_equals_the_full_table_and_brute_force_search(variant, dat
     fast.eval(), slow.eval()
     test = batch_of(dataset, fast, rows=slice(0, 100), split="test")
     torch.testing.assert_close(fast(test), slow(test), atol=1e-5, rtol=1e-5)
+
+
+def test_the_search_in_small_chunks_finds_the_same_neighbours(dataset, monkeypatch):
+    model = build(dataset, neighbours=5)
+    batch = batch_of(dataset, model, rows=slice(0, 300))
+    whole = build(dataset, neighbours=5)
+    monkeypatch.setattr(whole, "nearest", brute_force_nearest(whole))
+    monkeypatch.setattr(a2dmtl, "MEMORY_CHUNK", 37)  # chunk borders everywhere, own sessions on both sides
+    assert model.memory.size(0) > 10 * 37
+    for mode in (False, True):
+        model.train(mode), whole.train(mode)
+        assert_same_neighbours(model, whole, batch)
+    assert not (model.retrieve(batch)[0] == batch.sessions[:, None]).any()
 
 
 def test_evaluation_encodes_the_item_graph_once(dataset, monkeypatch):
