@@ -24,8 +24,9 @@ class SequenceBatch:
         target_side: side fields of the targets: ``[B]`` or ``[B, V]``.
         fields: per-click behaviour fields of the split, ``[B, L]``.
         sessions: ``[B]`` the session index of each sample in its split.
-        clicks: ``[N]`` the flat positions (``b * L + t``) of the real clicks, row by row: what
-            :class:`~graphsbr.nn.Packing` packs, computed by the collator so that no step waits for the device.
+        clicks: ``[2, N]`` the row and the position of every real click, row by row: what
+            :class:`~graphsbr.nn.Packing` packs, found by the collator so that no step waits for the device (they
+            stay right if padding is added on the right).
         host_lengths: ``lengths`` on the CPU (:meth:`to` leaves it there): for what needs lengths on the host,
             such as ``pack_padded_sequence``.
         num_targets: how many targets are not padding (the samples a step trains on).
@@ -115,7 +116,7 @@ def collate_sequences(split: SessionSplit, samples: Tensor, max_len: int | None 
         batch_side[name] = values[items]  # padding item 0 maps to value 0
         target_side[name] = values[targets]
     batch_fields = {name: values[index] * mask for name, values in split.fields.items()}
-    clicks = mask.reshape(-1).nonzero().squeeze(1)
+    clicks = mask.nonzero().T.contiguous()  # [2, N]
     return SequenceBatch(items, lengths, targets, batch_side, target_side, batch_fields, samples[:, 0].long(),
                          clicks, lengths, int(targets.count_nonzero()))
 

@@ -228,7 +228,7 @@ class ASIF(SessionRecommender):
         if length > self.config.max_len:
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
-        packing = Packing(batch.mask)
+        packing = Packing(batch.mask, batch.clicks)
         x = F.embedding(packing.pack(batch.items), table)  # [N, d]
         a, has_value = torch.zeros_like(x), torch.zeros(x.size(0), dtype=torch.bool, device=x.device)
         for name, embed in self.side.items():
@@ -241,7 +241,7 @@ class ASIF(SessionRecommender):
         """The last layer's item states from the embeddings ``x`` and ``a`` of :meth:`embed`: ``[B, d]`` at each
         prefix's last click (``readout``: the last layer computes that row only), or ``[B, L, d]`` at every click."""
         mask = batch.mask
-        packing = Packing(mask)
+        packing = Packing(mask, batch.clicks)
         h = packing.pack(x)
         position = self.position.weight[:x.size(1)].unsqueeze(0)  # [1, L, d]
         if not self.config.untied_positions:

@@ -265,7 +265,7 @@ class ScoreNet(SessionRecommender):
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
         mask = batch.mask  # [B, L]
-        packing = Packing(mask)  # embeddings, norm and dropout of the real clicks only
+        packing = Packing(mask, batch.clicks)  # embeddings, norm and dropout of the real clicks only
         x = self.session_dropout(F.embedding(packing.pack(batch.items), table))  # [M, d]
         side = [embed(packing.pack(batch.side[name])) for name, embed in self.side.items()]  # [M, d] each
         if self.config.pecs == "difir":

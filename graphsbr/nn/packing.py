@@ -17,13 +17,16 @@ class Packing:
 
     Args:
         key_padding_mask: ``[B, L]`` True at real clicks.
-        index: ``[N]`` the flat positions of the True entries (``SequenceBatch.clicks``, from the collator); found
-            with ``nonzero`` when not given, which makes the host wait for the device.
+        clicks: ``[2, N]`` the row and position of every True entry, row by row (``SequenceBatch.clicks``, from
+            the collator); found with ``nonzero`` when not given, which makes the host wait for the device.
     """
 
-    def __init__(self, key_padding_mask: Tensor, index: Tensor | None = None):
+    def __init__(self, key_padding_mask: Tensor, clicks: Tensor | None = None):
         self.batch, self.length = key_padding_mask.shape
-        self.index = key_padding_mask.reshape(-1).nonzero().squeeze(1) if index is None else index  # [N]
+        if clicks is None:
+            self.index = key_padding_mask.reshape(-1).nonzero().squeeze(1)  # [N]
+        else:
+            self.index = clicks[0] * self.length + clicks[1]
         self.dense = self.index.numel() == key_padding_mask.numel()
 
     def positions(self) -> Tensor:

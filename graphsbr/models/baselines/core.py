@@ -117,7 +117,7 @@ class CORE(SessionRecommender):
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
         mask = batch.mask  # [B, L]
-        packing = Packing(mask)  # embeddings, norm and dropout of the real clicks only
+        packing = Packing(mask, batch.clicks)  # embeddings, norm and dropout of the real clicks only
         x = self.session_dropout(F.embedding(packing.pack(batch.items), table))  # [N, d]
         h = self.dropout(self.input_norm(x + self.position(packing.positions())))
         logits = self.weight(self.encoder(packing.unpack(h), mask)).squeeze(-1)  # [B, L]

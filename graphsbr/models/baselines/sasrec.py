@@ -125,7 +125,7 @@ class SASRec(SessionRecommender):
         if length > self.config.max_len:
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
-        packing = Packing(batch.mask)  # embeddings, norm and dropout of the real clicks only
+        packing = Packing(batch.mask, batch.clicks)  # embeddings, norm and dropout of the real clicks only
         h = F.embedding(packing.pack(batch.items), table)  # [N, d]
         context = {}
         if self.side_attention:
