@@ -374,8 +374,9 @@ class Trainer:
         """
         means = {key: float(value) / steps for key, value in sums.items()}
         if not math.isfinite(means["loss"]):
-            raise TrainingError(f"non-finite loss in epoch {self.epoch + 1} within steps {steps - self.config.log_every + 1}"
-                                f"-{steps}; the last good checkpoint is kept (try a lower lr or grad_clip)")
+            first = max(1, steps - max(self.config.log_every, 1) + 1)
+            raise TrainingError(f"non-finite loss in epoch {self.epoch + 1} within steps {first}-{steps}; the last "
+                                "good checkpoint is kept (try a lower lr or grad_clip)")
         return means
 
     def _train_loader(self) -> BatchLoader:
