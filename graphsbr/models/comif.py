@@ -69,7 +69,8 @@ class COMIFConfig(SASRecConfig):
         iaa_weight: :math:`\\lambda_1` of eq. 11, the weight of IAA (0: without IAA, Table 6).
         upa_weight: :math:`\\lambda_2` of eq. 11, the weight of UPA (0: without UPA, Table 6).
         upa_negatives: :math:`k` of eq. 10, the random behaviour sequences per sequence.
-        side_fields: the item side fields used as attributes (empty: all fields of the dataset).
+        side_fields: the item side fields used as attributes (empty: every field but the parts of a merged one).
+        side_pooling: how a multi-valued field's values embed: ``mean`` or ``sum`` (DIF-SR's Beauty configuration).
         behaviour_fields: the per-click behaviour fields used beside the position (empty: all the dataset has;
             ``none``: the position only).
     """
@@ -85,6 +86,7 @@ class COMIFConfig(SASRecConfig):
     upa_weight: float = 0.4
     upa_negatives: int = 1
     side_fields: tuple[str, ...] = ()
+    side_pooling: str = "mean"
     behaviour_fields: tuple[str, ...] = ()
 
 

@@ -202,3 +202,13 @@ def test_paper_defaults():
     assert (COREConfig().temperature, COREConfig().item_dropout, COREConfig().session_dropout) == (0.07, 0.2, 0.2)
     assert [cls.name for cls in (SASRec, NOVA, DIFSR, CORE)] == ["sasrec", "nova", "difsr", "core"]
     assert all(cls.batch_kind == "sequence" for cls in (SASRec, NOVA, DIFSR, CORE))
+
+
+@pytest.mark.parametrize("name", ["nova", "difsr"])
+def test_multi_valued_fields_can_be_summed(name, multi_valued):
+    mean, total = build(name, multi_valued), build(name, multi_valued, side_pooling="sum")
+    values = multi_valued.side["attribute"].values[1:40]  # [39, 3], 0 = none
+    table = total.side["attribute"]
+    assert table.pooling == "sum" and mean.side["attribute"].pooling == "mean"
+    assert (values > 0).sum(1).max() > 1  # some items have several values, which the sum adds up
+    torch.testing.assert_close(table(values), table(values[:, :1]) + table(values[:, 1:2]) + table(values[:, 2:]))

@@ -35,7 +35,8 @@ class DIFSRConfig(SASRecConfig):
         aap_weight: :math:`\\lambda`, the weight of the auxiliary attribute predictors' losses (0: no AAP).
         single_valued_aap: ``ce`` (softmax cross-entropy over the field's values) or ``bce`` (the authors' code:
             binary cross-entropy against the one-hot value, averaged over the values) for a single-valued field.
-        side_fields: the side fields to use (empty: all fields of the dataset).
+        side_fields: the side fields to use (empty: every field but the parts of a merged one).
+        side_pooling: how a multi-valued field's values embed: ``mean`` or ``sum`` (DIF-SR's Beauty configuration).
     """
 
     dim: int = 256
@@ -48,6 +49,7 @@ class DIFSRConfig(SASRecConfig):
     aap_weight: float = 10.0
     single_valued_aap: str = "ce"
     side_fields: tuple[str, ...] = ()
+    side_pooling: str = "mean"
 
 
 class DIFSR(SASRec):

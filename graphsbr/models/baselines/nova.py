@@ -17,11 +17,13 @@ class NOVAConfig(SASRecConfig):
         fusion: how the item, side-field and position embeddings are fused into the queries' and keys' input:
             ``sum``, ``concat`` or ``gate`` (NOVA's three functions; the paper finds the best one depends on the
             dataset, gating being generally strong).
-        side_fields: the side fields to use (empty: all fields of the dataset).
+        side_fields: the side fields to use (empty: every field but the parts of a merged one).
+        side_pooling: how a multi-valued field's values embed: ``mean`` or ``sum`` (DIF-SR's Beauty configuration).
     """
 
     fusion: str = "gate"
     side_fields: tuple[str, ...] = ()
+    side_pooling: str = "mean"
 
 
 class NOVA(SASRec):

@@ -87,7 +87,8 @@ class SASRec(SessionRecommender):
         d = config.dim
         self.item_encoder = ItemEncoder(num_items, d, config.item_encoder, graph)
         self.position = nn.Embedding(config.max_len, d)
-        self.side = nn.ModuleDict({name: SideEmbedding(f.vocab_size, self.side_dim, f.multi_valued)
+        pooling = getattr(config, "side_pooling", "mean")  # the configs of the models with side fields have one
+        self.side = nn.ModuleDict({name: SideEmbedding(f.vocab_size, self.side_dim, f.multi_valued, pooling)
                                    for name, f in (side or {}).items()})
         self.input_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.dropout = Dropout(config.dropout)
