@@ -19,7 +19,7 @@ def get_model_class(name: str) -> type[SessionRecommender]:
 
 
 def build_trainer(model: str, dataset: str = "synthetic", root=None, settings: dict[str, Any] | None = None,
-                  out=None) -> Trainer:
+                  out=None, callbacks: list | tuple = ()) -> Trainer:
     """Loads the dataset, builds the model with its settings, and returns a ready :class:`Trainer`.
 
     Args:
@@ -28,6 +28,7 @@ def build_trainer(model: str, dataset: str = "synthetic", root=None, settings: d
         settings: flat ``key -> value`` settings of the model or the trainer, and ``data.KEY`` dataset options
             (values may be strings, as from ``--set``); unknown keys raise :class:`ConfigError`.
         out: the run folder.
+        callbacks: as for :class:`Trainer`.
     """
     cls = get_model_class(model)
     model_values, train_values, data_values = split_settings(cls, settings or {})
@@ -41,7 +42,7 @@ def build_trainer(model: str, dataset: str = "synthetic", root=None, settings: d
     network = cls.from_dataset(data, config)
     run = {"model": model, "dataset": dataset, "root": None if root is None else str(root), "data": options,
            "model_config": config_dict(config)}
-    return Trainer(network, data, train, out, run)
+    return Trainer(network, data, train, out, run, callbacks)
 
 
 def read_run_config(run_dir) -> tuple[str, str, str | None, dict[str, Any]]:

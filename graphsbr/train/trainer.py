@@ -154,11 +154,16 @@ class Trainer:
         out: the run folder (``None``: nothing written, nothing resumable).
         run: what ``config.yaml`` records besides the settings (model name, dataset key, root, data options,
             model settings), so that ``graphsbr evaluate`` can rebuild the run.
+        callbacks: objects told of the run's progress on the main process; each may define
+            ``on_loss(trainer, step, losses)`` (the running mean loss parts, read every ``log_every`` steps; ``step``
+            counts global steps) and ``on_epoch_end(trainer, record)`` (the epoch's ``metrics.jsonl`` record, after
+            ``last.pt`` is written). An exception raised there ends ``fit`` (an Optuna pruner's ``TrialPruned``).
     """
 
     def __init__(self, model: SessionRecommender, dataset: SessionDataset, config: TrainConfig,
-                 out: Path | str | None = None, run: dict | None = None):
+                 out: Path | str | None = None, run: dict | None = None, callbacks: list | tuple = ()):
         self.model, self.dataset, self.config = model, dataset, config
+        self.callbacks = list(callbacks)
         self.out = None if out is None else Path(out)
         self.run = dict(run or {})
         if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
@@ -292,6 +297,7 @@ class Trainer:
             if self.group.main:
                 log.info("epoch %d: loss %.4f, valid %s %.4f%s", self.epoch, loss_parts.get("loss", float("nan")),
                          self.metric, valid[self.metric], " (best)" if improved else "")
+                self._notify("on_epoch_end", self.history[-1])
             spent = bool(cfg.budget_minutes) and time.perf_counter() - start > cfg.budget_minutes * 60
             if self.group.any(spent, self.device):  # every rank stops after the same epoch
                 if self.group.main:
@@ -360,11 +366,19 @@ class Trainer:
                 sums[key] = sums[key] + value if key in sums else value
             if steps % max(cfg.log_every, 1) == 0 or steps == count:
                 means = self._read_losses(sums, steps)
+                if self.group.main:
+                    self._notify("on_loss", self.steps + steps, means)
                 bar.set_postfix(loss=f"{means['loss']:.4f}", samples_s=f"{samples / (time.perf_counter() - start):.0f}")
         self.steps += count  # global batches, skipped ones included, so that a resumed run goes on where it was
         if self.group.distributed:
             samples = int(self.group.sum(torch.tensor([samples], device=self.device)).item())
         return self._read_losses(sums, steps) if steps else {}, samples
+
+    def _notify(self, event: str, *args) -> None:
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, *args)
 
     def _read_losses(self, sums: dict[str, torch.Tensor], steps: int) -> dict[str, float]:
         """The mean loss parts so far, read from the device; a non-finite loss stops the run.

@@ -41,11 +41,11 @@ def data():
     return load_dataset("synthetic", num_items=200, num_sessions=1500)
 
 
-def trainer(data, out=None, **settings):
+def trainer(data, out=None, callbacks=(), **settings):
     torch.manual_seed(0)
     model = Tiny.from_dataset(data)
     config = TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 0.01, "progress": False, **settings})
-    return Trainer(model, data, config, out, run={"model": "tiny", "dataset": "synthetic"})
+    return Trainer(model, data, config, out, run={"model": "tiny", "dataset": "synthetic"}, callbacks=callbacks)
 
 
 def test_fit_writes_a_complete_run_and_learns(data, tmp_path):
@@ -143,6 +143,31 @@ def test_epoch_steps_slice_a_pass_into_epochs(data):
     assert results["epochs_run"] == 2 and halves.steps == steps == whole.steps
     # no dropout draws in evaluation and no lr decay: two half epochs train exactly as one full one
     assert torch.equal(halves.model.embedding.weight, whole.model.embedding.weight)
+
+
+def test_callbacks_see_every_epoch_record_and_the_running_loss_and_can_stop_the_run(data):
+    class Recorder:
+        def __init__(self, stop_after=None):
+            self.records, self.losses, self.stop_after = [], [], stop_after
+
+        def on_epoch_end(self, trainer, record):
+            self.records.append(record)
+            if len(self.records) == self.stop_after:
+                raise KeyboardInterrupt("pruned")
+
+        def on_loss(self, trainer, step, losses):
+            self.losses.append((step, losses["loss"]))
+
+    recorder = Recorder()
+    run = trainer(data, epochs=2, epoch_steps=6, log_every=3, callbacks=[recorder, object()])  # no handlers: fine
+    run.fit()
+    assert recorder.records == run.history and [r["epoch"] for r in recorder.records] == [1, 2]
+    assert [step for step, _ in recorder.losses] == [3, 6, 9, 12]
+    assert all(loss == loss and loss > 0 for _, loss in recorder.losses)
+    stopper = Recorder(stop_after=1)
+    with pytest.raises(KeyboardInterrupt, match="pruned"):
+        trainer(data, epochs=3, callbacks=[stopper]).fit()
+    assert len(stopper.records) == 1
 
 
 def test_resume_in_the_middle_of_a_pass(data, tmp_path):
