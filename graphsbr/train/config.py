@@ -56,6 +56,8 @@ class TrainConfig:
             ``auto`` (``sequence`` where the model supports it and the training samples are every prefix).
         report_test: also evaluate the test split after every epoch and log it in ``metrics.jsonl`` (for learning
             curves only: selection never looks at it).
+        tensorboard: write every epoch's metrics and the step loss as TensorBoard events into this folder (needs
+            the ``tensorboard`` extra); empty: off.
     """
 
     epochs: int = 30
@@ -79,6 +81,7 @@ class TrainConfig:
     log_every: int = 50
     training: str = "auto"
     report_test: bool = False
+    tensorboard: str = ""
 
 
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
@@ -102,7 +105,7 @@ def read_yaml(path) -> dict[str, Any]:
 
 #: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
 RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every",
-             "prefetch")
+             "prefetch", "tensorboard")
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -1,10 +1,8 @@
-"""One trainer and one evaluator for every model (DESIGN §5).
+"""One trainer and one evaluator for every model: comparisons are fair by construction.
 
-A run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``best.pt`` (the selected epoch's
-weights), ``last.pt`` (everything needed to resume) and ``results.json``. Checkpoints are written atomically and
-read with ``torch.load(weights_only=True)``. A resumed run reaches the same result as an uninterrupted one: each
-pass over the training samples is shuffled with ``(seed, pass)``, and the steps taken and the RNG state for dropout
-are saved with the checkpoint. A run holds a lock on its folder while it writes there.
+The trainer writes a run folder (its files, their atomic writes and the run's lock: :mod:`graphsbr.train.checkpoint`).
+A resumed run reaches the same result as an uninterrupted one: each pass over the training samples is shuffled with
+``(seed, pass)``, and the steps taken and the RNG state for dropout are saved with the checkpoint.
 
 Under ``torchrun`` the same trainer runs data-parallel (:mod:`graphsbr.train.distributed`): each process trains on
 its share of every batch through :class:`~torch.nn.parallel.DistributedDataParallel`, evaluation metrics are summed
@@ -16,12 +14,10 @@ import gc
 import json
 import logging
 import math
-import os
-import pickle
 import random
 import resource
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,11 +26,24 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from ..data.cache import atomic_save
 from ..data.collate import SequenceBatch, every_position_windows
 from ..data.dataset import SessionDataset, SessionSplit
-from ..errors import ConfigError, DataError, TrainingError
+from ..errors import ConfigError, TrainingError
 from ..models.base import SessionRecommender, count_parameters, targets_of
+from .checkpoint import (  # noqa: F401 - BEST, read_checkpoint, load_weights and save_ranks are imported from here
+    BEST,
+    LAST,
+    LAST_KEYS,
+    exclusive,
+    load_checkpoint,
+    load_weights,
+    read_checkpoint,
+    remove_partial_writes,
+    save_ranks,
+    write_best,
+    write_last,
+    write_text,
+)
 from .config import TrainConfig
 from .distributed import setup
 from .loader import BatchLoader
@@ -42,13 +51,6 @@ from .metrics import RankingMetrics, metric_names
 
 log = logging.getLogger(__name__)
 
-try:
-    import fcntl
-except ImportError:  # Windows: runs are not locked
-    fcntl = None
-
-BEST, LAST, LOCK = "best.pt", "last.pt", ".lock"
-RANKS = "ranks.pt"  #: every test sample's target rank (int32, split order), written with results.json
 #: The most scores ``[batch, N+1]`` one evaluation batch may hold: evaluation batches shrink for large catalogues.
 SCORE_ELEMENTS = 2**25
 
@@ -79,12 +81,6 @@ def training_mode(config: TrainConfig, model: SessionRecommender, dataset: Sessi
     if config.training == "auto":
         return "sequence" if model.sequence_training and every_prefix else "prefix"
     return config.training
-
-
-def save_ranks(ranks: list[torch.Tensor], folder: Path) -> None:
-    """Writes the test samples' target ranks (batches of :meth:`Trainer.evaluate`, split order) to ``folder``'s
-    :data:`RANKS` as int32, atomically."""
-    atomic_save({"test": torch.cat(ranks).to(torch.int32)}, Path(folder) / RANKS)
 
 
 @torch.no_grad()
@@ -156,8 +152,9 @@ class Trainer:
             model settings), so that ``graphsbr evaluate`` can rebuild the run.
         callbacks: objects told of the run's progress on the main process; each may define
             ``on_loss(trainer, step, losses)`` (the running mean loss parts, read every ``log_every`` steps; ``step``
-            counts global steps) and ``on_epoch_end(trainer, record)`` (the epoch's ``metrics.jsonl`` record, after
-            ``last.pt`` is written). An exception raised there ends ``fit`` (an Optuna pruner's ``TrialPruned``).
+            counts global steps), ``on_epoch_end(trainer, record)`` (the epoch's ``metrics.jsonl`` record, after
+            ``last.pt`` is written) and ``on_fit_end(trainer)`` (when ``fit`` ends, also by an exception). An
+            exception raised in a callback ends ``fit`` (an Optuna pruner's ``TrialPruned``).
     """
 
     def __init__(self, model: SessionRecommender, dataset: SessionDataset, config: TrainConfig,
@@ -169,6 +166,10 @@ class Trainer:
         if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device cuda requested but torch sees no CUDA device")
         self.group, device = setup(config.device)
+        if config.tensorboard and self.group.main:
+            from .tensorboard import TensorBoardLogger
+
+            self.callbacks.append(TensorBoardLogger(config.tensorboard))
         self.device = torch.device(device)
         dtype = amp_dtype(config.amp)
         self.amp = dtype if self.device.type == "cuda" else None
@@ -255,7 +256,11 @@ class Trainer:
         """
         self._check_out(resume)
         with exclusive(self.out if self.group.main else None):
-            return self._fit(resume)
+            try:
+                return self._fit(resume)
+            finally:
+                if self.group.main:
+                    self._notify("on_fit_end")
 
     def _fit(self, resume: bool) -> dict:
         cfg = self.config
@@ -413,7 +418,7 @@ class Trainer:
             self._save_best()
         best = self.out / BEST if self.writing else None
         if best is not None and best.is_file():
-            load_weights(self.model, read_checkpoint(best, self.device), best)
+            load_checkpoint(self.model, best, self.device)
         elif best is None and self._best_weights is not None:
             self.model.load_state_dict(self._best_weights)
         elif best is not None and self.best_epoch:  # never the last epoch's weights under the selected epoch's name
@@ -439,7 +444,7 @@ class Trainer:
             ranks = [whole.cpu()]
         if self.writing:
             save_ranks(ranks, self.out)  # per-sample ranks, for paired significance tests between runs
-            _write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
+            write_text(self.out / "results.json", json.dumps(results, indent=2) + "\n")
         return results
 
     # ------------------------------------------------------------------------------------------- run folder
@@ -461,15 +466,14 @@ class Trainer:
         if not self.writing:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        for partial in self.out.glob(".*.tmp"):  # a write cut short by a kill (the checkpoint itself is intact)
-            partial.unlink()
-        _write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
+        remove_partial_writes(self.out)
+        write_text(self.out / "config.yaml", yaml.safe_dump(self._run_config(), sort_keys=False))
 
     def _save_best(self) -> None:
         """The selected epoch's weights: ``best.pt`` in the run folder, or a copy in memory without one (and on
         every rank but 0)."""
         if self.writing:
-            atomic_save({"model": self.model.state_dict(), "epoch": self.best_epoch}, self.out / BEST)
+            write_best(self.out, self.model.state_dict(), self.best_epoch)
         else:
             self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
@@ -485,13 +489,10 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
-        atomic_save(state, self.out / LAST)
-        _write_text(self.out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
+        write_last(self.out, state, self.history)
 
     def _load_last(self) -> None:
-        path = self.out / LAST
-        state = read_checkpoint(path, self.device, LAST_KEYS)
-        load_weights(self.model, state, path)
+        state = load_checkpoint(self.model, self.out / LAST, self.device, LAST_KEYS)
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
@@ -516,66 +517,6 @@ class Trainer:
                             "epoch to evaluate", self.out, BEST, self.best_epoch)
 
 
-#: What ``last.pt`` holds besides the weights.
-LAST_KEYS = ("model", "optimizer", "scheduler", "epoch", "best_epoch", "best_value", "stale", "history",
-             "train_seconds", "train_samples", "torch_rng", "cuda_rng")
-
-
-def read_checkpoint(path: Path, device: torch.device | str = "cpu", keys: tuple[str, ...] = ("model",)) -> dict:
-    """A checkpoint written by the trainer, read with ``weights_only=True`` (no code runs while reading).
-
-    Raises:
-        DataError: the file is truncated, not a torch file, or lacks ``keys`` (not a graphsbr checkpoint).
-    """
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise DataError("checkpoint not found", path) from None
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"not a readable checkpoint (truncated, or not written by graphsbr): {reason}", path) from None
-    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
-    if missing:
-        raise DataError(f"not a graphsbr checkpoint: no {', '.join(missing)}", path)
-    return state
-
-
-def load_weights(model: torch.nn.Module, state: dict, path: Path) -> None:
-    """Loads ``state["model"]`` into ``model``; a checkpoint of another model or dataset is a :class:`DataError`."""
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, TypeError) as error:
-        detail = str(error).strip().splitlines()
-        reason = detail[-1].strip() if detail else error
-        raise DataError(f"holds weights for another model, dataset or setting ({reason})", path) from None
-
-
-@contextmanager
-def exclusive(out: Path | None):
-    """Holds an exclusive lock on ``out/.lock`` while a run writes to ``out``: a second run into the same folder is
-    refused instead of interleaving checkpoints. The OS drops the lock when the process ends, however it ends
-    (a killed run leaves no stale lock)."""
-    if out is None or fcntl is None:
-        yield
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            raise TrainingError(f"{out} is in use by another run{f' (pid {holder})' if holder else ''}; "
-                                "wait for it to finish or choose another --out") from None
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _adam(parameters: list, config: TrainConfig) -> torch.optim.Adam:
     """Adam, fused (one kernel for every parameter) where torch supports it: the update of a large item table is a
     sizeable share of a step on the CPU."""
@@ -584,8 +525,3 @@ def _adam(parameters: list, config: TrainConfig) -> torch.optim.Adam:
     except (RuntimeError, TypeError):
         return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
