@@ -1,4 +1,4 @@
-"""The ``graphsbr`` command (DESIGN §6). Bad input exits non-zero with one line, never a traceback."""
+"""The ``graphsbr`` command. Bad input exits non-zero with one line, never a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--items", required=True, help='the session\'s item ids in click order, e.g. "12 7 301"')
     recommend.add_argument("-k", type=int, default=20)
     recommend.add_argument("--json", action="store_true")
+
+    search = commands.add_parser("search", help="an Optuna study of a model's settings, ranked on validation "
+                                                '(pip install "graphsbr[search]")')
+    search.add_argument("--model", required=True, help="model name (see `graphsbr models`)")
+    search.add_argument("--dataset", default="synthetic", help="dataset key (default: synthetic)")
+    search.add_argument("--root", default=None, help="data root (default: datasets/)")
+    search.add_argument("--space", required=True, metavar="SPACE.yaml",
+                        help="setting -> list of choices, or range {low, high, log, step}")
+    search.add_argument("--trials", type=int, required=True,
+                        help="trials in total, counting those of earlier runs into --out")
+    search.add_argument("--out", required=True, help="the study's folder: study.db, trial-NNNN/ run folders, summary")
+    search.add_argument("--jobs", type=int, default=1, help="worker processes sharing the study")
+    search.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a fixed setting of every trial, as for train (repeatable)")
 
     plot = commands.add_parser("plot", help="learning curves of runs as a PNG")
     plot.add_argument("--run", nargs="+", required=True)
@@ -228,6 +242,23 @@ def cmd_recommend(args) -> None:
         print(f"{rank:>3}  item {item:<8} score {score:.4f}")
 
 
+def cmd_search(args) -> None:
+    from .train.config import parse_assignments
+    from .train.search import format_params, search
+
+    summary = search(args.model, args.dataset, args.space, args.trials, args.out, jobs=args.jobs, root=args.root,
+                     settings=parse_assignments(args.set))
+    counts = ", ".join(f"{count} {state}" for state, count in summary["counts"].items())
+    print(f"{summary['model']} on {summary['dataset']}: {counts}")
+    best = summary["best"]
+    if best is None:
+        print("no trial is complete")
+    else:
+        print(f"best: trial {best['number']}, valid {summary['metric']} {best['value']:.4f} with "
+              f"{format_params(best['params'])} ({Path(args.out) / best['run_folder']})")
+    print(f"summary: {Path(args.out) / 'summary.md'}")
+
+
 def cmd_plot(args) -> None:
     from .train.plot import plot_runs
 
@@ -237,7 +268,8 @@ def cmd_plot(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "download": cmd_download, "stats": cmd_stats,
-            "train": cmd_train, "evaluate": cmd_evaluate, "recommend": cmd_recommend, "plot": cmd_plot}
+            "train": cmd_train, "evaluate": cmd_evaluate, "recommend": cmd_recommend, "search": cmd_search,
+            "plot": cmd_plot}
 
 
 def main(argv=None) -> int:
