@@ -14,8 +14,8 @@ several streams; the side-information variants only decide which streams those a
 
 Every layer takes the item stream ``x [B, L, d]`` and a key padding mask ``[B, L]`` (True at real clicks), so that
 padding is never attended to, and an optional causal switch (position :math:`i` sees positions :math:`\le i`).
-Position-wise work (projections, fusion) runs on the real clicks only (:class:`Packing`); outputs are zero at
-padding.
+Position-wise work (projections, fusion) runs on the real clicks only (:class:`Packing`: the mask's, passed as
+``packing`` so that the host need not wait for the device to find them); outputs are zero at padding.
 """
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ class MultiHeadAttention(nn.Module):
 
     Shapes:
         input: ``x [B, L, dim]``, ``key_padding_mask [B, L]`` bool (True at real clicks), optional
-        ``qk_input [B, L, qk_dim]`` and ``streams`` (``[B or 1, L, d_s]`` each).
+        ``qk_input [B, L, qk_dim]``, ``streams`` (``[B or 1, L, d_s]`` each) and ``packing`` (the
+        :class:`Packing` of ``key_padding_mask``; found with ``nonzero`` when not given).
         output: ``[B, L, dim]`` (zeros at padding).
     """
 
@@ -130,10 +131,10 @@ class MultiHeadAttention(nn.Module):
         reset_linear(self.out)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False, qk_input: Tensor | None = None,
-                streams: Sequence[Tensor] = ()) -> Tensor:
+                streams: Sequence[Tensor] = (), packing: Packing | None = None) -> Tensor:
         if len(streams) != len(self.streams):
             raise ValueError(f"{type(self).__name__} expects {len(self.streams)} extra streams, got {len(streams)}")
-        packing = Packing(key_padding_mask)  # projections run on the real clicks only
+        packing = packing or Packing(key_padding_mask)  # projections run on the real clicks only
         queries, keys = [], []
         for qk, stream in [(self.qk, x if qk_input is None else qk_input), *zip(self.streams, streams)]:
             query, key = qk(packing.pack(stream))
@@ -174,7 +175,8 @@ class FusedAttention(MultiHeadAttention):
 
     Shapes:
         input: ``x [B, L, dim]``, ``key_padding_mask [B, L]``, ``side``: ``m`` tensors ``[B, L, dim]``,
-        ``position [1 or B, L, dim]`` (optional; counted in ``num_side``).
+        ``position [1 or B, L, dim]`` (optional; counted in ``num_side``), ``packing`` as in
+        :class:`MultiHeadAttention`.
         output: ``[B, L, dim]``.
     """
 
@@ -187,10 +189,11 @@ class FusedAttention(MultiHeadAttention):
         self.fusion.reset_parameters()
 
     def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False, side: Sequence[Tensor] = (),
-                position: Tensor | None = None) -> Tensor:
-        packing = Packing(key_padding_mask)  # fuse the real clicks only
+                position: Tensor | None = None, packing: Packing | None = None) -> Tensor:
+        packing = packing or Packing(key_padding_mask)  # fuse the real clicks only
         inputs = [packing.gather(t) for t in [x, *side] + ([position] if position is not None else [])]
-        return super().forward(x, key_padding_mask, causal, qk_input=packing.unpack(self.fusion(inputs)))
+        return super().forward(x, key_padding_mask, causal, qk_input=packing.unpack(self.fusion(inputs)),
+                               packing=packing)
 
 
 class DecoupledAttention(MultiHeadAttention):
@@ -221,7 +224,7 @@ class DecoupledAttention(MultiHeadAttention):
 
     Shapes:
         input: ``x [B, L, dim]``, ``key_padding_mask [B, L]``, ``side``: one ``[B, L, d_j]`` per side stream,
-        ``position [1 or B, L, position_dim]``.
+        ``position [1 or B, L, position_dim]``, ``packing`` as in :class:`MultiHeadAttention`.
         output: ``[B, L, dim]``.
     """
 
@@ -231,9 +234,9 @@ class DecoupledAttention(MultiHeadAttention):
         super().__init__(dim, heads, dropout, stream_dims=dims)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False, side: Sequence[Tensor] = (),
-                position: Tensor | None = None) -> Tensor:
+                position: Tensor | None = None, packing: Packing | None = None) -> Tensor:
         streams = list(side) + ([position] if position is not None else [])
-        return super().forward(x, key_padding_mask, causal, streams=streams)
+        return super().forward(x, key_padding_mask, causal, streams=streams, packing=packing)
 
 
 class DecoupledConcatAttention(DecoupledAttention):
@@ -276,7 +279,8 @@ class DecoupledConcatAttention(DecoupledAttention):
 
     Shapes:
         input: ``x [B, L, dim]`` (``L <= max_len``), ``key_padding_mask [B, L]``, ``side``: one
-        ``[B or 1, L, d_s]`` per side stream, ``position [1 or B, L, position_dim]``.
+        ``[B or 1, L, d_s]`` per side stream, ``position [1 or B, L, position_dim]``, ``packing`` as in
+        :class:`MultiHeadAttention`.
         output: ``[B, L, dim]`` (zeros at padding).
     """
 
@@ -292,14 +296,14 @@ class DecoupledConcatAttention(DecoupledAttention):
         reset_linear(self.fusion)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False, side: Sequence[Tensor] = (),
-                position: Tensor | None = None) -> Tensor:
+                position: Tensor | None = None, packing: Packing | None = None) -> Tensor:
         streams = [x, *side] + ([position] if position is not None else [])
         if len(streams) != len(self.streams) + 1:
             raise ValueError(f"{type(self).__name__} expects {len(self.streams)} extra streams, got {len(streams) - 1}")
         length = x.size(1)
         if length > self.max_len:
             raise ValueError(f"batch of width {length} exceeds max_len={self.max_len}")
-        packing = Packing(key_padding_mask)  # projections run on the real clicks only
+        packing = packing or Packing(key_padding_mask)  # projections run on the real clicks only
         allowed = attention_mask(key_padding_mask, causal)  # [B, 1, 1 or L, L]
         scores = []
         for qk, stream in zip([self.qk, *self.streams], streams):

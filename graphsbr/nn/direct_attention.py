@@ -35,7 +35,8 @@ class DirectAttention(nn.Module):
         transform_query: learn :math:`W^Q` (the direct attention); ``False`` uses :math:`Q = S`.
 
     Shapes:
-        input: ``x [B, L, dim]``, ``key_padding_mask [B, L]`` bool (True at real clicks).
+        input: ``x [B, L, dim]``, ``key_padding_mask [B, L]`` bool (True at real clicks), optionally its
+        :class:`~graphsbr.nn.Packing` (found with ``nonzero`` when not given).
         output: ``[B, L, dim]`` (zeros at padding).
     """
 
@@ -53,11 +54,12 @@ class DirectAttention(nn.Module):
         if self.query is not None:
             nn.init.xavier_uniform_(self.query.weight)
 
-    def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, key_padding_mask: Tensor, causal: bool = False, packing: Packing | None = None
+                ) -> Tensor:
         if self.query is None:
             query = x
         else:
-            packing = Packing(key_padding_mask)  # the projection runs on the real clicks only
+            packing = packing or Packing(key_padding_mask)  # the projection runs on the real clicks only
             query = packing.unpack(self.query(packing.pack(x)))
         keys = split_heads(x, self.heads)  # K = V = S, [B, H, L, d/H]
         scores = split_heads(query, self.heads) @ keys.transpose(-1, -2) / math.sqrt(self.dim // self.heads)

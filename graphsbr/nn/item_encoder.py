@@ -1,4 +1,4 @@
-"""Graph-first item encoders (DESIGN §4): every sequence model takes its item table from one of these."""
+"""Graph-first item encoders: every sequence model takes its item table from one of these."""
 from __future__ import annotations
 
 import torch

@@ -24,11 +24,12 @@ class TransformerBlock(nn.Module):
 
     (Kang & McAuley, ICDM 2018, with the feed-forward network of fully connected layers instead of the
     paper's 1×1 convolutions, which are the same map.) Everything after the attention is position-wise and runs on
-    the real clicks only (:class:`~graphsbr.nn.attention.Packing`); the output is zero at padding.
+    the real clicks only (:class:`~graphsbr.nn.packing.Packing`); the output is zero at padding.
 
     Args:
         attention: a module called as ``attention(h, key_padding_mask, causal, **context)`` that returns
-            ``[B, L, dim]`` (:class:`~graphsbr.nn.attention.MultiHeadAttention` and its variants).
+            ``[B, L, dim]`` (:class:`~graphsbr.nn.attention.MultiHeadAttention` and its variants), with
+            ``packing=`` too when the block is given one.
         dim: the hidden size :math:`d`.
         inner_dim: the feed-forward network's inner size.
         dropout: dropout on the attention and feed-forward outputs.
@@ -36,7 +37,8 @@ class TransformerBlock(nn.Module):
         layer_norm_eps: the layer norms' epsilon.
 
     Shapes:
-        input: ``h [B, L, dim]``, ``key_padding_mask [B, L]`` bool.
+        input: ``h [B, L, dim]``, ``key_padding_mask [B, L]`` bool, optionally its
+        :class:`~graphsbr.nn.packing.Packing` (found with ``nonzero`` when not given, which makes the host wait).
         output: ``[B, L, dim]`` (zeros at padding).
     """
 
@@ -60,9 +62,11 @@ class TransformerBlock(nn.Module):
         reset_linear(self.feed_forward[2])
         self.feed_forward_norm.reset_parameters()
 
-    def forward(self, h: Tensor, key_padding_mask: Tensor, causal: bool = False, **context) -> Tensor:
-        attended = self.attention(h, key_padding_mask, causal, **context)  # [B, L, d]
-        packing = Packing(key_padding_mask)  # the position-wise part runs on the real clicks only
+    def forward(self, h: Tensor, key_padding_mask: Tensor, causal: bool = False, packing: Packing | None = None,
+                **context) -> Tensor:
+        given = {} if packing is None else {"packing": packing}
+        attended = self.attention(h, key_padding_mask, causal, **given, **context)  # [B, L, d]
+        packing = Packing(key_padding_mask) if packing is None else packing  # the position-wise part: real clicks
         h = self.attention_norm(packing.pack(h) + self.dropout(packing.pack(attended)))  # [N, d]
         h = self.feed_forward_norm(h + self.dropout(self.feed_forward(h)))
         return packing.unpack(h)  # [B, L, d], zeros at padding
@@ -91,7 +95,8 @@ class TransformerEncoder(nn.Module):
 
     Shapes:
         input: ``h [B, L, dim]``, ``key_padding_mask [B, L]`` bool (True at real clicks; padding keys are never
-        attended to).
+        attended to), optionally its :class:`~graphsbr.nn.packing.Packing` with the lengths on the host (the groups
+        and every layer's packing are then found on the host, and no layer makes the host wait for the device).
         output: ``[B, L, dim]``, the last layer's states (zeros at padding).
     """
 
@@ -106,8 +111,10 @@ class TransformerEncoder(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()
 
-    def forward(self, h: Tensor, key_padding_mask: Tensor, **context) -> Tensor:
-        return by_width(self.layers_forward, key_padding_mask, h, **context)  # rows of similar width together
+    def forward(self, h: Tensor, key_padding_mask: Tensor, packing: Packing | None = None, **context) -> Tensor:
+        lengths = None if packing is None else packing.lengths
+        return by_width(self.layers_forward, key_padding_mask, h, lengths=lengths, packing=packing,
+                        **context)  # rows of similar width together
 
     def layers_forward(self, key_padding_mask: Tensor, h: Tensor, **context) -> Tensor:
         for layer in self.layers:

@@ -63,7 +63,8 @@ class UntiedFusedAttention(nn.Module):
 
     Shapes:
         input: ``x [B, L, dim]``, ``a [B, L, dim]``, ``key_padding_mask [B, L]`` bool (True at real clicks),
-        ``position [1 or B, L, dim]`` (with untied positions only), ``rows [B]`` (optional).
+        ``position [1 or B, L, dim]`` (with untied positions only), ``rows [B]`` (optional), ``packing`` (optional: the
+        :class:`~graphsbr.nn.Packing` of ``key_padding_mask``, found with ``nonzero`` when not given).
         output: ``(h_x [B, L, dim], h_a [B, L, dim] ([B, dim] at rows) or None, h_p [1 or B, L, dim] or None)``.
     """
 
@@ -93,12 +94,12 @@ class UntiedFusedAttention(nn.Module):
                 reset_linear(module)
 
     def forward(self, x: Tensor, a: Tensor, key_padding_mask: Tensor, causal: bool = False,
-                position: Tensor | None = None, rows: Tensor | None = None
+                position: Tensor | None = None, rows: Tensor | None = None, packing: Packing | None = None
                 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         if (position is not None) != self.untied_positions:
             raise ValueError(f"{type(self).__name__}(untied_positions={self.untied_positions}) "
                              f"{'needs' if self.untied_positions else 'takes no'} position stream")
-        packing = Packing(key_padding_mask)  # projections on the real clicks only
+        packing = packing or Packing(key_padding_mask)  # projections on the real clicks only
         x_real, a_real = packing.pack(x), packing.pack(a)  # [N, d]
         fused = self.fusion([x_real, a_real])  # F(X, A), [N, d]
         c_xa = self.scores(packing, [(self.qk, fused)] if self.fused

@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
-from graphsbr.nn import MultiHeadAttention, Packing, by_width, packing
+from graphsbr.nn import DecoupledAttention, MultiHeadAttention, Packing, TransformerEncoder, by_width, packing
 
 
 @pytest.fixture
@@ -100,3 +101,146 @@ def test_a_group_of_too_few_rows_joins_the_next_wider_one():
     seen.clear()
     by_width(fn, left_aligned([3] * 15 + [30], 30), torch.zeros(16, 30, 1))
     assert seen == [(16, 30)]  # fewer than 16 rows of width up to 8: one group, the whole batch
+
+
+# ----------------------------------------------------------------------------------- packings built on the host
+LENGTHS = [[2, 0, 3], [3, 3], [0, 0], [1], [], [5, 1, 4, 2, 5, 3]]
+
+
+def assert_same_packing(packing, expected):
+    assert (packing.batch, packing.length, packing.dense) == (expected.batch, expected.length, expected.dense)
+    assert torch.equal(packing.index, expected.index)
+
+
+@pytest.mark.parametrize("lengths", LENGTHS)
+def test_packing_from_host_lengths_or_clicks_equals_the_one_found_with_nonzero(lengths):
+    width = max(lengths, default=0) + 1
+    for length in {width, max(lengths, default=1)}:
+        mask = left_aligned(lengths, length)
+        host = torch.tensor(lengths, dtype=torch.long)
+        expected = Packing(mask)
+        assert_same_packing(Packing(mask, lengths=host), expected)
+        assert_same_packing(Packing(mask, mask.nonzero().T, host), expected)
+        assert_same_packing(Packing.from_lengths(host, length, "cpu"), expected)
+
+
+def test_a_full_batch_is_dense_and_its_index_is_made_on_the_device():
+    packing = Packing(torch.ones(2, 3, dtype=torch.bool, device="meta"), lengths=torch.tensor([3, 3]))
+    assert packing.dense and packing.index.device.type == "meta"
+    x = torch.randn(2, 3, 4)
+    assert Packing(torch.ones(2, 3, dtype=torch.bool), lengths=torch.tensor([3, 3])).pack(x).data_ptr() == x.data_ptr()
+
+
+@pytest.mark.parametrize(("rows", "width"), [([2, 0], 4), ([1, 3, 4], 2), (None, 1), (None, 5), ([4], 3), ([], 3)])
+def test_cut_packing_equals_the_packing_of_the_cut_mask(rows, width):
+    lengths = torch.tensor([5, 0, 2, 4, 1])
+    mask = left_aligned(lengths, 5)
+    packing = Packing(mask, lengths=lengths)
+    cut_mask = mask[:, :width] if rows is None else mask[torch.tensor(rows, dtype=torch.long), :width]
+    given = [None] if rows is None else [rows, torch.tensor(rows, dtype=torch.long), np.asarray(rows, dtype=np.int64)]
+    for host_rows in given:  # a list, a CPU tensor or an array
+        cut = packing.cut(host_rows, width)
+        assert_same_packing(cut, Packing(cut_mask))
+        assert torch.equal(cut.lengths, cut_mask.sum(1))
+
+
+def test_cut_without_host_lengths_is_none():
+    assert Packing(left_aligned([2, 1], 3)).cut([0], 2) is None
+
+
+@pytest.mark.parametrize("with_lengths", [True, False])
+def test_repeated_packing_equals_the_packing_of_the_repeated_mask(with_lengths):
+    lengths = torch.tensor([3, 0, 1])
+    mask = left_aligned(lengths, 4)
+    packing = Packing(mask, mask.nonzero().T, lengths if with_lengths else None)
+    assert packing.repeat(1) is packing
+    repeated = packing.repeat(3)
+    assert_same_packing(repeated, Packing(mask.repeat(3, 1)))
+    assert (repeated.lengths is None) != with_lengths
+    if with_lengths:
+        assert repeated.lengths.tolist() == [3, 0, 1] * 3
+
+
+def test_left_aligned_index_lists_the_real_positions_row_by_row():
+    assert packing.left_aligned_index(np.array([2, 0, 3]), 4).tolist() == [0, 1, 8, 9, 10]
+    assert packing.left_aligned_index(np.array([], dtype=np.int64), 4).tolist() == []
+
+
+# ------------------------------------------------------------------------------------- groups from host lengths
+def grouped_calls(mask, h, edges=None, **kwargs):
+    calls = []
+
+    def fn(key_padding_mask, h, packing=None):
+        calls.append((tuple(key_padding_mask.shape), packing))
+        return h * key_padding_mask[..., None]
+
+    return by_width(fn, mask, h, edges=edges, **kwargs), calls
+
+
+@pytest.mark.parametrize("lengths", [[9, 2, 40, 3, 17, 1, 8, 33], [3, 3, 3], [1] * 5 + [12] * 3])
+def test_by_width_with_host_lengths_equals_by_width_without(lengths, single_rows):
+    mask = left_aligned(lengths, max(lengths))
+    h = torch.randn(len(lengths), max(lengths), 3)
+    host = torch.tensor(lengths)
+    whole, found = grouped_calls(mask, h)
+    hosted, made = grouped_calls(mask, h, lengths=host, packing=Packing(mask, lengths=host))
+    assert torch.equal(hosted, whole)
+    assert [shape for shape, _ in made] == [shape for shape, _ in found]
+    if len(made) == 1:  # one group: the batch's own packing
+        return
+    order = np.argsort(np.searchsorted(np.array(packing.WIDTH_EDGES), np.array(lengths)), kind="stable")
+    start = 0
+    for (rows, width), group in made:  # each group got the packing of its own rows, cut to its width
+        expected = Packing(mask[torch.from_numpy(order[start:start + rows]), :width])
+        assert_same_packing(group, expected)
+        start += rows
+
+
+def test_host_lengths_bound_rows_with_holes(single_rows):
+    """A mask with holes (ASIF's clicks with an attribute) grouped by the lengths of the batch it is part of: the
+    rows may be cut wider than their last True entry, never narrower; the result is the same."""
+    mask = torch.tensor([[True, False, True, False, False, False, False, False, False, False],
+                         [False, False, False, False, False, False, False, False, False, False],
+                         [True, True, False, False, False, False, False, False, False, True]])
+    h = torch.randn(3, 10, 2)
+    whole, found = grouped_calls(mask, h, (1, 2, 4))
+    bounded, made = grouped_calls(mask, h, (1, 2, 4), lengths=torch.tensor([4, 2, 10]))
+    assert torch.equal(bounded, whole)
+    assert sorted(shape for shape, _ in found) == [(1, 1), (1, 3), (1, 10)]
+    assert sorted(shape for shape, _ in made) == [(1, 2), (1, 4), (1, 10)]
+
+
+def test_host_lengths_never_read_the_device():
+    """On the meta device (shapes, no data), anything that reads the device's data on the host raises: packings
+    and groups from host lengths work there; without them, nonzero needs the data."""
+    lengths = torch.tensor([9, 2, 40, 3, 17] * 4)
+    mask = left_aligned(lengths, 40).to("meta")
+    attention = MultiHeadAttention(8, 2).to("meta")
+    h = torch.randn(len(lengths), 40, 8, device="meta")
+
+    def fn(key_padding_mask, h, packing=None):
+        return attention(h, key_padding_mask, True, packing=packing)
+
+    out = by_width(fn, mask, h, lengths=lengths, packing=Packing(mask, lengths=lengths))
+    assert out.shape == h.shape and out.device.type == "meta"
+    with pytest.raises((NotImplementedError, RuntimeError)):
+        by_width(fn, mask, h)
+
+
+def test_encoder_given_the_batch_packing_equals_the_encoder_finding_its_own(single_rows):
+    torch.manual_seed(0)
+    lengths = torch.tensor([1, 5, 8, 9, 16, 20, 33, 3])
+    mask = left_aligned(lengths, 33)
+    encoder = TransformerEncoder([DecoupledAttention(8, 2, [4], 8) for _ in range(2)], 8, 16, causal=True).eval()
+    h = (torch.randn(len(lengths), 33, 8) * mask[..., None]).requires_grad_()
+    side = [torch.randn(len(lengths), 33, 4) * mask[..., None]]
+    position = torch.randn(1, 33, 8)
+    found = encoder(h, mask, side=side, position=position)
+    given = encoder(h, mask, packing=Packing(mask, mask.nonzero().T, lengths), side=side, position=position)
+    assert torch.equal(given, found)
+    weights = torch.randn_like(found)
+    assert torch.equal(*(torch.autograd.grad((out * weights).sum(), h)[0] for out in (given, found)))
+    meta = encoder.to("meta")  # and the host never reads the device's data
+    out = meta(h.detach().to("meta"), mask.to("meta"), packing=Packing(mask.to("meta"), lengths=lengths),
+               side=[s.to("meta") for s in side], position=position.to("meta"))
+    assert out.shape == found.shape
