@@ -1,4 +1,4 @@
-"""The data layer: data model, readers, protocols, cache and batching (DESIGN §2)."""
+"""The data layer: data model, readers, protocols, cache and batching."""
 from .catalog import DATASETS, DatasetInfo, RemoteFile
 from .collate import SequenceBatch, SequenceCollator, collate_sequences
 from .dataset import SessionDataset, SessionSplit, SideField

@@ -1,4 +1,4 @@
-"""The data model: sessions in CSR form, ``(session, cut)`` samples, side fields and item text (DESIGN §2)."""
+"""The data model: sessions in CSR form, ``(session, cut)`` samples, side fields and item text."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -188,7 +188,7 @@ class SessionDataset:
         return getattr(self, name)
 
     def stats(self) -> dict:
-        """The statistics ``graphsbr stats`` prints (DESIGN §6).
+        """The statistics ``graphsbr stats`` prints.
 
         ``avg_session_length`` is the mean length of the complete sequences: the training sessions (train and
         valid) under ``session``, the full user sequences (those of the test split) otherwise.

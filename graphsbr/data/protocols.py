@@ -1,4 +1,4 @@
-"""Protocols (DESIGN §2): how a reader's record becomes train / valid / test splits.
+"""Protocols: how a reader's record becomes train / valid / test splits.
 
 * ``session`` — the SR-GNN protocol, from raw clicks (:func:`session_protocol`) or from preprocessed files
   (:func:`preprocessed_session_protocol`), with the last 10 % of training sessions held out for validation.

@@ -1,4 +1,4 @@
-"""What a reader returns, before a protocol (DESIGN §2) turns it into a :class:`SessionDataset`.
+"""What a reader returns, before a protocol turns it into a :class:`SessionDataset`.
 
 Four shapes cover every on-disk format:
 

@@ -1,4 +1,4 @@
-r"""Item text -> item vectors (the ``text_embedding`` of a dataset, DESIGN §2 and §7).
+r"""Item text -> item vectors (the ``text_embedding`` of a :class:`~graphsbr.data.SessionDataset`).
 
 Two encoders, in the registry :data:`TEXT_ENCODERS`:
 
@@ -298,6 +298,17 @@ def item_text_embedding(text: Sequence[str] | SessionDataset, encoder: str | Tex
     return vectors
 
 
+def dataset_text_vectors(dataset: SessionDataset, encoder: str | TextEncoder = "tfidf") -> Tensor | None:
+    """``[num_items+1, D]`` the dataset's item text encoded by ``encoder`` (:func:`item_text_embedding`, cached), or
+    the text vectors the dataset ships instead of text (``encoder`` unused), or ``None`` when it has neither."""
+    if dataset.text is not None:
+        return item_text_embedding(dataset, encoder)
+    if dataset.text_embedding is not None:
+        log.info("dataset %s ships item text vectors; text_encoder is not used", dataset.name)
+        return dataset.text_embedding
+    return None
+
+
 def _checked_text(text) -> list[str]:
     if isinstance(text, SessionDataset):
         if text.text is None:
@@ -360,4 +371,4 @@ def check_text_vectors(vectors: Tensor, num_items: int) -> Tensor:
 
 
 __all__ = ["TEXT_ENCODERS", "SentenceTransformerEncoder", "TextEncoder", "TfidfSvdEncoder", "check_text_vectors",
-           "item_text_embedding", "text_encoder", "truncated_svd"]
+           "dataset_text_vectors", "item_text_embedding", "text_encoder", "truncated_svd"]

@@ -1,4 +1,5 @@
-"""The global item co-occurrence graph of SRIM (eq. 6), optionally top-k and row-normalised (eq. 4)."""
+"""The global item co-occurrence graph of SRIM (eq. 6), optionally top-k and row-normalised (eq. 4), and the
+table of every node's out-neighbours."""
 from __future__ import annotations
 
 import torch
@@ -46,6 +47,27 @@ def cooccurrence_graph(split: SessionSplit, num_items: int, *, top_k: int | None
         src, dst, count = _top_k(src, dst, count, top_k, n)
     return Data(edge_index=torch.stack([src, dst]), edge_weight=_edge_weights(src, count, n, normalize),
                 num_nodes=n)
+
+
+def neighbour_table(graph: Data, num_nodes: int, width: int) -> Tensor:
+    """The targets of every node's first ``width`` out-edges, in edge order, padded with 0 (node 0 is the padding
+    item of every graph here, never a target).
+
+    Args:
+        graph: a graph whose edges are grouped by source, as every builder here returns them (with
+            :func:`cooccurrence_graph` and ``top_k=width``: each item's ``width`` most co-occurring items, by id).
+        num_nodes: the rows of the table.
+        width: the columns of the table.
+
+    Shapes:
+        output: ``[num_nodes, width]`` long.
+    """
+    source, target = graph.edge_index
+    rank = _rank_among_source(source, num_nodes)
+    keep = rank < width
+    table = torch.zeros(num_nodes, width, dtype=torch.long)
+    table[source[keep], rank[keep]] = target[keep]
+    return table
 
 
 def _upper_pair_counts(split: SessionSplit, n: int) -> tuple[Tensor, Tensor]:
@@ -99,7 +121,11 @@ def _top_k(src: Tensor, dst: Tensor, count: Tensor, k: int, n: int) -> tuple[Ten
     order = torch.argsort(-count, stable=True)  # ties keep the (src, dst) order
     order = order[torch.argsort(src[order], stable=True)]
     src, dst, count = src[order], dst[order], count[order]
-    degree = torch.bincount(src, minlength=n)
-    rank = torch.arange(src.numel()) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
-    keep = rank < k
+    keep = _rank_among_source(src, n) < k
     return _sort_by_source(src[keep], dst[keep], count[keep], n)
+
+
+def _rank_among_source(src: Tensor, n: int) -> Tensor:
+    """``[E]`` each edge's position among the out-edges of its source, for edges grouped by source."""
+    degree = torch.bincount(src, minlength=n)
+    return torch.arange(src.numel()) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)

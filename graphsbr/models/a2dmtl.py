@@ -1,5 +1,5 @@
-r"""A²D-MTL: attribute association driven multi-task learning for session-based recommendation (Wang, Yu, He,
-Yang, Wei and Jin; paper file ``a2dmtl__001…``)."""
+r"""A²D-MTL: Wang, Yu, He, Yang, Wei and Jin, "Attribute Association Driven Multi-Task Learning for Session-based
+Recommendation"."""
 from __future__ import annotations
 
 import math
@@ -24,8 +24,8 @@ from ..nn.projected_table import ProjectedTable
 from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
 
 #: Memory rows compared with the queries at once in the neighbour search: ``[B, MEMORY_CHUNK]`` similarities stay in
-#: the cache between the product and the ``topk`` (on one CPU thread, 8192 rows take 60 % of the time of one product
-#: with all 168k rows of Diginetica's memory).
+#: the cache between the product and the ``topk`` (faster than one product with the whole memory; see
+#: ``benchmarks/RESULTS.md``).
 MEMORY_CHUNK = 8192
 #: The table eq. 21 scores items against: the GAT output :math:`H` (``gat``) or the embeddings :math:`E^0` fed to the
 #: GAT (``embedding``, as SR-GNN, GCE-GNN and MSGAT's code score).
@@ -60,7 +60,7 @@ class A2DMTLConfig:
         adaptive_alpha: False = w/o AdaSPA (one fixed ``alpha`` instead of a learned one per session).
         category_field: the single-valued side field playing the category (``brand`` works too).
         max_len: the most recent clicks the model sees; it sizes the position and length embeddings of eq. 7.
-            The paper keeps whole sessions; 50 cuts 35 of Diginetica's 650k training prefixes.
+            The paper keeps whole sessions; 50 cuts very few of Diginetica's prefixes (``benchmarks/RESULTS.md``).
         item_scores: the table of eq. 21, one of :data:`ITEM_SCORES` (``gat``: the paper's :math:`H`, read as the
             GAT output that :math:`H_{v_i}` denotes elsewhere in the paper).
         item_residual: :math:`H = E^0 + \\mathrm{GAT}(E^0)` instead of :math:`\\mathrm{GAT}(E^0)` (not in the paper:
@@ -87,96 +87,57 @@ class A2DMTLConfig:
 
 class A2DMTL(SessionRecommender):
     r"""A²D-MTL: a category stream over a global category graph guides adaptive sparse attention over the item
-    stream, with inter-session neighbours and a category-prediction task (§3 of the paper).
+    stream, with inter-session neighbours and a category-prediction task (§3 of the paper). The item stream
+    (eq. 8–19) restates MSGAT (Qiao et al., CIKM 2023); where the paper leaves a detail open we follow MSGAT's code.
 
-    The item stream (eq. 8–19) restates MSGAT (Qiao et al., CIKM 2023; public code), whose graph construction the
-    paper says it follows: eq. 10 is MSGAT's ``sigmoid(q1 + q2)``, eq. 11–14 its entmax self-attention with a
-    learned :math:`\alpha` (from DSAN, Yuan et al., AAAI 2021), eq. 14–15 its sparse global attention, eq. 16–19
-    its top-:math:`k` cosine neighbour sessions. Where the paper leaves a detail open we follow MSGAT's code.
-
-    **Graphs** (eq. 1–4). The item graph :math:`G_i` and the category graph :math:`G_c` are the transition graphs
-    of the training split (:func:`~graphsbr.graphs.item_transition_graph`,
-    :func:`~graphsbr.graphs.side_transition_graph`, normalised by the source's out-count), each encoded by a
-    :class:`~graphsbr.nn.graph_encoder.GraphAttentionEncoder` with the weight as edge feature and a self term:
-    :math:`H = \mathrm{GAT}_i(E^0)` and :math:`h^\mathrm{global} = \mathrm{GAT}_c(h^{(0)})`.
-
-    **Category stream** (eq. 5–7). :math:`\tilde h_c = \beta_c h^{(0)}_c + (1-\beta_c) h^\mathrm{global}_c` with
-    :math:`\beta_c = \sigma(W_2[h^{(0)}_c \| h^\mathrm{global}_c] + b_2)` a scalar per category;
-    :math:`S_\mathrm{cate} = \mathrm{GRU}([\tilde h_{c_t} \| p_t \| l_T])` with learned positions :math:`p_t`
-    (counted from the oldest click kept) and an embedding :math:`l_T` of the prefix length.
-
-    **Item stream** (eq. 8–15). With :math:`h_{v_t}` rows of :math:`H`:
+    **Graphs** (eq. 1–4): :math:`H = \mathrm{GAT}_i(E^0)` and :math:`h^\mathrm{global} = \mathrm{GAT}_c(h^{(0)})`
+    over the training split's item and category transition graphs
+    (:class:`~graphsbr.nn.graph_encoder.GraphAttentionEncoder`). **Category stream** (eq. 5–7):
+    :math:`\tilde h_c = \beta_c h^{(0)}_c + (1-\beta_c) h^\mathrm{global}_c`,
+    :math:`\beta_c = \sigma(W_2[h^{(0)}_c \| h^\mathrm{global}_c] + b_2)`,
+    :math:`S_\mathrm{cate} = \mathrm{GRU}([\tilde h_{c_t} \| p_t \| l_T])` (positions :math:`p_t`, prefix length
+    :math:`l_T`). **Item stream** (eq. 8–15), with :math:`h_{v_t}` rows of :math:`H`:
 
     .. math::
         g = W_1 h_{v_T} + W_3 \overline{h_v} + W_4 \overline{S_\mathrm{cate}} + b, \qquad
         S_\mathrm{seq} = \sigma(W_2 h_{v_t} + b_2 + g), \qquad
-        \alpha_\mathrm{ent} = 1 + \epsilon + (1 - 2\epsilon)\,\sigma(w_\alpha^\top g + b_\alpha)
+        \alpha_\mathrm{ent} = 1 + \epsilon + (1 - 2\epsilon)\,\sigma(w_\alpha^\top g + b_\alpha),
 
     then :class:`~graphsbr.nn.adaptive_entmax.AdaptiveEntmaxAttention` (eq. 11–13) gives :math:`a` and
-    :class:`~graphsbr.nn.adaptive_entmax.EntmaxReadout` (eq. 14–15) :math:`S^\mathrm{intra} = \alpha^\top S_\mathrm{seq}`
-    with :math:`\alpha = \alpha_\mathrm{ent}\text{-entmax}(w^\top a_t + b)`.
-
-    **Inter-session** (eq. 16–19). :math:`S^\mathrm{inter} = \sum_{m \in \mathcal R(n)} \gamma_{n,m} s^\mathrm{avg}_m`
-    over the :math:`R` training sessions whose mean item embedding is most cosine-similar to the prefix's,
-    :math:`\gamma = \operatorname{softmax}(\cos)`, read from a memory (below).
-
-    **Prediction** (eq. 20–25). :math:`\hat z = (S^\mathrm{intra} + S^\mathrm{inter})^\top H`,
+    :class:`~graphsbr.nn.adaptive_entmax.EntmaxReadout` (eq. 14–15) :math:`S^\mathrm{intra} = \alpha^\top v`,
+    :math:`\alpha = \alpha_\mathrm{ent}\text{-entmax}(w^\top a_t + b)`. **Inter-session** (eq. 16–19):
+    :math:`S^\mathrm{inter} = \sum_{m \in \mathcal R(n)} \gamma_{n,m} s^\mathrm{avg}_m` over the :math:`R` training
+    sessions whose mean item embedding is most cosine-similar to the prefix's, :math:`\gamma = \operatorname{softmax}
+    (\cos)`. **Prediction** (eq. 20–25): :math:`\hat z = (S^\mathrm{intra} + S^\mathrm{inter})^\top H`,
     :math:`\hat z^c = S_\mathrm{cate}^\top \tilde h`, :math:`L = L_\mathrm{item} + \lambda L_\mathrm{cate}`.
 
     Where the paper is ambiguous, we chose:
 
-    * **eq. 22 and 24** write :math:`-\sum_i y_i \log \hat y_i + (1 - y_i)\log(1 - \hat y_i)` (a binary
-      cross-entropy, with a sign slip on the second term) on top of a *softmax* (eq. 21, 23) and call it "the
-      cross-entropy loss". We use the softmax cross-entropy :math:`-\log \hat y_\mathrm{target}` for both: it is what
-      "cross-entropy" means over a softmax, it is what every SR-GNN-family model of the comparison trains with, and
-      the extra :math:`\sum_{i \ne \mathrm{target}} \log(1 - \hat y_i)` terms of a softmax are vanishingly small
-      over 40k items. Targets without a category (id 0) are left out of :math:`L_\mathrm{cate}`.
-    * **eq. 23** takes :math:`S_\mathrm{cate}` (the GRU's state at the last click), although the sentence before it
-      says :math:`S_\mathrm{item}`; we follow the equation, and score it against the fused table
-      :math:`\tilde h` (eq. 5), the category embeddings :math:`H_c` of the text.
-    * **How the category stream reaches the item prediction**: through :math:`H_\mathrm{cate}^\mathrm{avg}` of
-      eq. 9, which we read as the mean of the GRU's states :math:`S_\mathrm{cate}` over the prefix (the "dynamic
-      category representations" that "guide the adaptive sparse attention"), and through :math:`\alpha_\mathrm{ent}`,
-      computed from the session feature :math:`g` that contains it. :math:`S_\mathrm{cate}` is not added to
-      :math:`S_\mathrm{item}` (eq. 20 has only the intra- and inter-session terms).
-    * **Entmax** (eq. 12 and 14): eq. 12 writes a softmax and eq. 14 then "applies Entmax to normalise the
-      attention weights"; as in DSAN, the cited source, both the attention of eq. 12 and the readout weights of
-      eq. 14–15 use :math:`\alpha_\mathrm{ent}`-entmax (softmax under w/o SPA). :math:`\alpha_\mathrm{ent}`, "a
-      hyperparameter", is learned per session as in DSAN (a sigmoid of a linear map of :math:`g`), kept in
-      :math:`[1.01, 1.99]`; w/o AdaSPA fixes it to ``alpha``.
-    * **eq. 14's scores**: :math:`\alpha` needs one score per position, which the paper does not define; we take a
-      linear map :math:`w^\top a_t + b` of the attention output of eq. 13 (MSGAT scores its keys, the same
-      attention output, with :math:`w_0^\top \mathrm{ReLU}(W_1 a_t + W_2 \mathrm{target} + b)`; A²D-MTL has no
-      target slot, and :math:`a_t` already holds the session features of eq. 10). :math:`d' = d` (eq. 12
-      multiplies :math:`S_\mathrm{trans}` by :math:`S_\mathrm{seq}^\top`).
-    * **eq. 15's** :math:`v`, "a matrix containing external features (e.g. item or category embeddings)": by
-      default (``readout_values="attention"``) the attention output :math:`a` of eq. 13, which holds the item
-      embeddings, the session features and the category feature of eq. 10 after the sparse self-attention.
-      ``"sequence"`` sums the enhanced sequence :math:`S_\mathrm{seq}` of eq. 10 itself (MSGAT's ``v =
-      sess_global``), ``"item"`` the item embeddings :math:`H_\mathrm{item}` (the text's example read literally).
-      Chosen on validation: on the built-in synthetic set (:math:`d = 64`, 3 epochs, seed 0) valid hr@20 / mrr@20
-      is 0.4106 / 0.1374 with ``"attention"`` and 0.3804 / 0.1291 with ``"sequence"``; on a smaller one
-      (``num_items=300, num_sessions=3000``, :math:`d = 32`, 4 epochs) ``"item"`` was lowest of the three.
-    * **The similarity of eq. 16–17** is the cosine between mean item embeddings (rows of :math:`H`) of the prefix and
-      of each reference session; the weights of eq. 19 are a softmax of those cosines (temperature 1). Gradients
-      flow through the prefix's side of the cosines, not through the memory. :math:`R` is not given: MSGAT's 3.
-    * **What the memory holds**: the "other sessions" of eq. 17 are the *training* sessions only, never the
-      other sessions of a batch as in MSGAT's code (so a test prediction does not depend on its batch mates): one
-      row :math:`s^\mathrm{avg}_m` per training session, its longest prefix (all clicks but the last) averaged with
-      the weights at the time :meth:`refresh_memory` runs (the trainer calls it before every epoch and every
-      evaluation, unless the weights are unchanged since the last call). In training mode a sample never retrieves
-      its own session (whose longest prefix contains the sample's target).
-    * **Graph attention**: one layer, one head; a node aggregates its predecessors (PyG's message direction); see
-      :class:`~graphsbr.nn.graph_encoder.GraphAttentionEncoder` for the self term of eq. 3. Item scores use the same
-      GAT-encoded table :math:`H` as the session (eq. 21's :math:`H_{v_i}`; ``item_scores="embedding"`` scores
-      against the embeddings fed to the GAT instead, as SR-GNN-family code does). Embeddings are initialised
-      :math:`\mathcal U(\pm 1/\sqrt d)` as in SR-GNN and GCE-GNN, whose setup the paper follows.
+    * **eq. 22, 24** write a binary cross-entropy (with a sign slip) over a softmax: we use the softmax cross-entropy,
+      as every SR-GNN-family model; targets without a category are left out of :math:`L_\mathrm{cate}`.
+    * **eq. 23** takes :math:`S_\mathrm{cate}` (the equation, not the sentence's :math:`S_\mathrm{item}`), scored
+      against the fused category table :math:`\tilde h` of eq. 5.
+    * :math:`H_\mathrm{cate}^\mathrm{avg}` **of eq. 9** is the mean of the GRU states :math:`S_\mathrm{cate}`: the
+      category stream reaches the items through :math:`g` only (eq. 20 adds no :math:`S_\mathrm{cate}`).
+    * **Entmax** (eq. 12, 14): attention and readout both use :math:`\alpha_\mathrm{ent}`-entmax, learned per
+      session from :math:`g` as in DSAN (Yuan et al., AAAI 2021); eq. 14 scores attention outputs, :math:`w^\top a_t`.
+    * **eq. 15's** :math:`v` is ``readout_values``: the attention output :math:`a` by default (better on
+      validation; see ``benchmarks/RESULTS.md``), :math:`S_\mathrm{seq}` (MSGAT's) or :math:`H_\mathrm{item}`.
+    * **eq. 16–19**: the memory holds the training sessions only (a test prediction never depends on its batch),
+      one :math:`s^\mathrm{avg}` per session's longest prefix (:meth:`refresh_memory`); a training sample never
+      retrieves its own session; no gradient through the memory; :math:`R` (not given) is MSGAT's 3.
+    * **GAT**: one layer, one head; eq. 21 scores against the same :math:`H`; embeddings start
+      :math:`\mathcal U(\pm 1/\sqrt d)`, as in SR-GNN and GCE-GNN, whose setup the paper follows.
+    * **Ablations** (Table 3): w/o CATE ``use_category=False``; w/o EXP ``category_graph=False`` (category
+      embeddings added to the item embeddings); w/o SPA ``sparse_attention=False``; w/o AdaSPA ``adaptive_alpha=False``.
 
-    Ablations (Table 3): w/o CATE (``use_category=False``) has no category graph, stream, :math:`q_\mathrm{cate}` or
-    :math:`L_\mathrm{cate}`; w/o EXP (``category_graph=False``) adds each item's category embedding to its item
-    embedding before the item GAT (categories as item features, not as nodes of their own) and has no category
-    graph, stream or task; w/o SPA (``sparse_attention=False``) uses softmax; w/o AdaSPA (``adaptive_alpha=False``)
-    a fixed :math:`\alpha`.
+    Args:
+        config: the hyperparameters.
+        num_items: item ids run ``1..num_items``.
+        item_graph: the item transition graph :math:`G_i` (eq. 1).
+        item_category: ``[num_items+1]`` each item's category, 0 for none (with ``use_category``).
+        num_categories: category ids run ``1..num_categories``.
+        category_graph: the category transition graph :math:`G_c` (eq. 2; with ``category_graph``).
     """
 
     name = "a2dmtl"

@@ -1,5 +1,5 @@
-r"""ASIF: aligned side information fusion for sequential recommendation (Wang, Shen, Min, He, Zhang, Zhang, Zhou
-and Mo, WWW '24 Companion; paper file ``asif__003…``)."""
+r"""ASIF: Wang, Shen, Min, He, Zhang, Zhang, Zhou and Mo, "Aligned Side Information Fusion Method for Sequential
+Recommendation", WWW '24 Companion."""
 from __future__ import annotations
 
 import math
@@ -20,7 +20,7 @@ from ..nn.fusion import FUSIONS
 from ..nn.hie import HomogeneousInformationExtraction
 from ..nn.init import INIT_STD
 from ..nn.item_encoder import ItemEncoder
-from ..nn.packing import Packing, by_width
+from ..nn.packing import Packing, batch_packing, by_width
 from ..nn.side_embedding import POOLINGS, SideEmbedding
 from ..nn.transformer import ACTIVATIONS, TransformerBlock
 from ..nn.untied_attention import UntiedFusedAttention, select_rows
@@ -96,80 +96,49 @@ class ASIF(SessionRecommender):
     r"""ASIF: fused attention with untied positions, then representation alignment (RSA and HIE) (§3 of the paper).
 
     **Fused attention with untied positions** (eq. 1–5, :class:`~graphsbr.nn.UntiedFusedAttention`). Every layer
-    carries three streams: items :math:`X`, attributes :math:`A` and positions :math:`P`; one attention computation
+    carries three streams, items :math:`X`, attributes :math:`A` and positions :math:`P`; one attention computation
     gives :math:`h_X = \mathrm{softmax}((C_{XA} + C_P)/\sqrt{d_h}) X W_{v,1}`, :math:`h_A` (eq. 4) and :math:`h_P`
-    (eq. 5), and each stream goes through its own residual connection, layer norm and feed-forward network
-    (:class:`~graphsbr.nn.TransformerBlock`) into the next layer.
-
-    **Homogeneous information extraction** (eq. 10–13, :class:`~graphsbr.nn.HomogeneousInformationExtraction`): in
-    every layer, :math:`h_X \leftarrow h_X + h_A^*`, the coordinates of :math:`h_A` that agree in sign with
-    :math:`h_X`'s in an orthonormal basis :math:`Q` of :math:`h_X^\top W_r` (one batched QR over the batch).
-
-    **Representation space alignment** (eq. 6–9). Per sequence, with :math:`\tilde X, \tilde A` the L2-normalised
-    item and attribute embeddings of its clicks,
+    (eq. 5), and each stream has its own residual connection, layer norm and feed-forward network
+    (:class:`~graphsbr.nn.TransformerBlock`). **Homogeneous information extraction** (HIE, eq. 10–13,
+    :class:`~graphsbr.nn.HomogeneousInformationExtraction`): :math:`h_X \leftarrow h_X + h_A^*`, the coordinates of
+    :math:`h_A` that agree in sign with :math:`h_X`'s in an orthonormal basis :math:`Q` of :math:`h_X^\top W_r`.
+    **Representation space alignment** (RSA, eq. 6–9), per sequence, with :math:`\tilde X, \tilde A` the
+    L2-normalised item and attribute embeddings of its clicks (a click's pair is the positive, the others negatives):
 
     .. math::
         \hat Y_X = \mathrm{softmax}(\tilde X \tilde A^\top / \tau), \quad
         \hat Y_A = \mathrm{softmax}(\tilde A \tilde X^\top / \tau) \quad (8), \qquad
         \mathcal L_{co} = -\frac{1}{2N} \sum_{i=1}^N \sum \big(I \odot \log \hat Y^i_X + I \odot \log \hat Y^i_A\big)
-        \quad (9)
-
-    (the paired item and attribute of a click are the positives, the other clicks of the sequence the negatives).
+        \quad (9).
 
     **Prediction and loss** (eq. 14–16): :math:`\hat y = \mathrm{softmax}(h^L_X \cdot V)` with :math:`h^L_X` the
     last layer's item state at the last click and :math:`V` the item table; :math:`\mathcal L = \mathcal L_{ce} +
-    \lambda \mathcal L_{co}`. :meth:`loss` reports ``ce`` and ``rsa`` (:math:`\mathcal L_{co}`) beside ``loss``.
+    \lambda \mathcal L_{co}` (:meth:`loss` reports ``ce`` and ``rsa`` beside ``loss``).
 
     Where the paper is ambiguous, we chose:
 
-    * **Eq. 13's** :math:`W_{o,1}` **vs eq. 3's** :math:`W_{v,1}`: the same term :math:`h_X`. With several heads,
-      :math:`W_{v,1}` maps each head's values and :math:`W_{o,1}` projects the concatenated heads (every stream has
-      its own output projection); :math:`h_A^*` is added after that projection, before the residual connection.
-    * **Several side fields, multi-valued ones.** :math:`A = \sum_j A_j` (eq. 6) is the attribute stream from the
-      first layer on, and :math:`\mathcal F` fuses two inputs, :math:`(X, A)`, at every layer (so that the same
-      fusion applies to the updated :math:`h_A` of later layers; with ``sum`` this is eq. 1's
-      :math:`X + \sum_j A_j`). A multi-valued field (Beauty's ``attribute``, categories and brand merged, or its
-      ``category``) embeds to the mean, or with ``side_pooling=sum`` the sum, of its values' embeddings
-      (:class:`~graphsbr.nn.SideEmbedding`); RSA then aligns each item with its pooled attribute embedding. Clicks
-      on items without any attribute value are left out of RSA (as anchors and as negatives): they have no
-      attribute to align with.
-    * **What the streams start from and carry.** :math:`X^{(0)} = \mathrm{Dropout}(\mathrm{LN}(E_v))` (the item
-      input of SASRec, NOVA and DIF-SR here), :math:`A^{(0)}` the raw attribute embeddings and :math:`P^{(0)}` the
-      learned absolute positions (counted from the oldest click kept; clicks are left-aligned), as DIF-SR's side and
-      position streams; in training the position stream is one per sequence (its dropout masks drawn per sequence,
-      as RecBole's) unless ``shared_position_dropout``. Layer :math:`l` takes
-      :math:`X^{(l-1)}, A^{(l-1)}, P^{(l-1)}` (eq. 1–5 with :math:`X, A, P` the previous layer's states, "passed
-      and updated between layers"). The paper does not say what follows eq. 4 and 5: like :math:`h_X`, each of
-      :math:`h_A, h_P` goes through its own residual connection, layer norm and feed-forward network (a transformer
-      layer per stream, own parameters); the last layer updates the item stream only. RSA aligns the raw
-      embeddings :math:`X = E_v` and :math:`A` (eq. 6: "the embedding matrices"), before any layer.
-    * **Eq. 9's sums.** As written: summed over the clicks of a sequence, averaged over the :math:`N` sequences
-      of the batch. :math:`\tau` is learned as :math:`\log \tau` (CLIP's parameterisation), starting at 0.07, and
-      kept at least :data:`MIN_TEMPERATURE`.
-    * **Causality and the training mode.** The attention is causal (click :math:`t` attends to clicks
-      :math:`\le t`), as RecBole's SASRec-family models that the paper runs on. HIE is not: :math:`W_r` mixes the
-      whole sequence axis, so :math:`Q` — and the state at click :math:`t` from the first layer on — depends on
-      later clicks. ASIF is therefore trained in ``prefix`` mode (``sequence_training = False``): one sample per
-      prefix, the loss at its last click, exactly RecBole's training of the paper's setup. A causal HIE (one QR per
-      click of every sequence) would cost :math:`n` times as many decompositions and is not the paper's. Only the
-      last click's state is read, so the last layer computes :math:`h_A`, HIE's :math:`h_A^*` and the item
-      stream's residual, layer norm and feed-forward network at that row only (its :math:`h_X` at every row, which
-      HIE's basis needs); :meth:`encode` with ``readout=False`` computes every row.
-    * **HIE on short sequences.** Padding adds nothing to :math:`h_X^\top W_r`, and the columns of :math:`Q` that
-      add no new direction of the item states (a sequence with fewer than :math:`r` clicks has only that many) are
-      never kept; see :class:`~graphsbr.nn.HomogeneousInformationExtraction`. The prediction therefore does not
-      depend on padding.
-    * **Ablations** (Table 4). w/o RSA: ``rsa=False`` (no :math:`\mathcal L_{co}`). w/o HIE: ``hie=False``.
-      w/o UP: ``untied_positions=False`` — :math:`X^{(0)} = \mathrm{Dropout}(\mathrm{LN}(E_v + P))`, no position
-      stream, no :math:`C_P` ("treats position as a common attribute", added to the input as in SASRec).
-      w/o FA: ``fused_attention=False`` — :math:`C_{XA}` becomes :math:`C_X + C_A`, items and attributes each with
-      their own query and key projections (DIF-SR's decoupled sum, without the item–attribute cross terms; the
-      values of eq. 4 stay :math:`\mathcal F(X, A) W_{v,2}`). The fusion function (Fig. 7):
-      ``fusion``.
+    * **eq. 13's** :math:`W_{o,1}` is the output projection of eq. 3's :math:`h_X` (one per stream, over the heads);
+      :math:`h_A^*` is added after it, before the residual connection.
+    * **Several fields**: :math:`A = \sum_j A_j` (eq. 6) and :math:`\mathcal F` fuses :math:`(X, A)` at every layer; a
+      multi-valued field pools its values (``side_pooling``); clicks without an attribute are left out of RSA.
+    * **The streams** start as DIF-SR's: :math:`X^{(0)} = \mathrm{Dropout}(\mathrm{LN}(E_v))`, :math:`A^{(0)}` and
+      :math:`P^{(0)}` raw (positions from the oldest click kept); :math:`h_A, h_P` get their own transformer block
+      as :math:`h_X` does; RSA aligns the raw embeddings, before any layer; initialisation as RecBole's.
+    * **eq. 9** sums over a sequence's clicks and averages over the :math:`N` sequences; :math:`\tau` is learned as
+      :math:`\log \tau` (CLIP's), from 0.07, kept at least :data:`MIN_TEMPERATURE`.
+    * **Causality**: the attention is causal, HIE is not (:math:`W_r` mixes the sequence axis), so ASIF trains in
+      ``prefix`` mode, the loss at each prefix's last click, as RecBole trains it; the last layer computes that row.
+    * **HIE on short sequences**: padding adds nothing to :math:`h_X^\top W_r`, and the columns of :math:`Q` that add
+      no new direction are never kept, so the prediction does not depend on padding.
+    * **Ablations** (Table 4): w/o RSA ``rsa=False``; w/o HIE ``hie=False``; w/o UP ``untied_positions=False``
+      (positions added to the input, no :math:`C_P`); w/o FA ``fused_attention=False`` (:math:`C_X + C_A`, DIF-SR's
+      decoupled sum); the fusion function of Fig. 7: ``fusion``.
 
-    The item table comes from the :class:`~graphsbr.nn.ItemEncoder` (``embedding``, the paper's, or ``gat`` /
-    ``gcn``) and scores the candidates (eq. 14). Projections and positions start :math:`\mathcal N(0, 0.02^2)`
-    with zero biases, as RecBole.
+    Args:
+        config: the hyperparameters.
+        num_items: item ids run ``1..num_items``.
+        graph: the item graph of a ``gat`` or ``gcn`` ``item_encoder`` (the table that also scores, eq. 14).
+        side: the side fields that make up :math:`A` (at least one).
     """
 
     name = "asif"
@@ -228,7 +197,7 @@ class ASIF(SessionRecommender):
         if length > self.config.max_len:
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
-        packing = Packing(batch.mask, batch.clicks)
+        packing = batch_packing(batch)
         x = F.embedding(packing.pack(batch.items), table)  # [N, d]
         a, has_value = torch.zeros_like(x), torch.zeros(x.size(0), dtype=torch.bool, device=x.device)
         for name, embed in self.side.items():
@@ -241,7 +210,7 @@ class ASIF(SessionRecommender):
         """The last layer's item states from the embeddings ``x`` and ``a`` of :meth:`embed`: ``[B, d]`` at each
         prefix's last click (``readout``: the last layer computes that row only), or ``[B, L, d]`` at every click."""
         mask = batch.mask
-        packing = Packing(mask, batch.clicks)
+        packing = batch_packing(batch)
         h = packing.pack(x)
         position = self.position.weight[:x.size(1)].unsqueeze(0)  # [1, L, d]
         if not self.config.untied_positions:
@@ -249,17 +218,19 @@ class ASIF(SessionRecommender):
         elif self.training and not self.config.shared_position_dropout:
             position = position.expand(x.size(0), -1, -1)  # one stream, and dropout mask, per sequence
         h = packing.unpack(self.dropout(self.input_norm(h)))
-        states = by_width(self.layers_forward, mask, h, a, position, readout=readout)  # rows of similar width
+        states = by_width(self.layers_forward, mask, h, a, position, lengths=packing.lengths, packing=packing,
+                          readout=readout)  # rows of similar width
         return states[:, 0] if readout else states
 
-    def layers_forward(self, mask: Tensor, h: Tensor, a: Tensor, position: Tensor | None, readout: bool) -> Tensor:
+    def layers_forward(self, mask: Tensor, h: Tensor, a: Tensor, position: Tensor | None, readout: bool,
+                       packing: Packing | None = None) -> Tensor:
         """The layers on the streams of :meth:`encode` (row-wise and blind to padding, as :func:`by_width` needs);
         with ``readout``, every column of the ``[B, L, d]`` result holds the last click's state."""
         for layer in self.layers[:-1]:
-            h, a, position = layer(h, a, position, mask)
+            h, a, position = layer(h, a, position, mask, packing=packing)
         if not readout:
-            return self.layers[-1](h, a, position, mask)[0]
-        last = self.layers[-1](h, a, position, mask, rows=mask.sum(1) - 1)[0]  # [B, d]
+            return self.layers[-1](h, a, position, mask, packing=packing)[0]
+        last = self.layers[-1](h, a, position, mask, rows=mask.sum(1) - 1, packing=packing)[0]  # [B, d]
         return last.unsqueeze(1).expand(-1, mask.size(1), -1)
 
     def forward(self, batch: SequenceBatch) -> Tensor:
@@ -274,7 +245,7 @@ class ASIF(SessionRecommender):
         ce = cross_entropy(self.encode(batch, x, a) @ table.T, batch.targets)
         if not (self.config.rsa and self.config.contrastive_weight):
             return ce, {"ce": ce.detach(), "loss": ce.detach()}
-        co = alignment_loss(x, a, aligned, self.temperature)
+        co = alignment_loss(x, a, aligned, self.temperature, batch.host_lengths)
         total = ce + self.config.contrastive_weight * co
         return total, {"ce": ce.detach(), "rsa": co.detach(), "loss": total.detach()}
 
@@ -319,20 +290,25 @@ class ASIFLayer(nn.Module):
         for block in self.blocks:
             block.reset_parameters()
 
-    def forward(self, x: Tensor, a: Tensor, position: Tensor | None, mask: Tensor, rows: Tensor | None = None
-                ) -> tuple[Tensor, Tensor, Tensor | None]:
-        h_x, h_a, h_p = self.attention(x, a, mask, True, position, rows)
+    def forward(self, x: Tensor, a: Tensor, position: Tensor | None, mask: Tensor, rows: Tensor | None = None,
+                packing: Packing | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        h_x, h_a, h_p = self.attention(x, a, mask, True, position, rows, packing)
         h_a_star = self.hie(h_x, h_a, rows) if self.hie is not None else 0.0  # eq. 12 (h_X at every row)
         if rows is not None:
             x, h_x, mask = (select_rows(t, rows).unsqueeze(1) for t in (x, h_x, mask))  # [B, 1, ...]
             h_a_star = h_a_star.unsqueeze(1) if self.hie is not None else 0.0
-            return self.blocks[0](x, mask, True, attended=h_x + h_a_star).squeeze(1), a, position  # eq. 13
-        x = self.blocks[0](x, mask, True, attended=h_x + h_a_star)  # eq. 13
+            last = None if packing is None else packing.cut(None, 1)  # a last click is real as the first is
+            x = self.blocks[0](x, mask, True, packing=last, attended=h_x + h_a_star)  # eq. 13
+            return x.squeeze(1), a, position
+        x = self.blocks[0](x, mask, True, packing=packing, attended=h_x + h_a_star)  # eq. 13
         if len(self.blocks) > 1:
-            a = self.blocks[1](a, mask, True, attended=h_a)
+            a = self.blocks[1](a, mask, True, packing=packing, attended=h_a)
         if len(self.blocks) > 2:
-            shared = torch.ones(1, position.size(1), dtype=torch.bool, device=position.device)
-            position = self.blocks[2](position, shared if position.size(0) == 1 else mask, True, attended=h_p)
+            if position.size(0) == 1:  # a stream shared by the batch: every position is real
+                length = position.size(1)
+                mask = torch.ones(1, length, dtype=torch.bool, device=position.device)
+                packing = Packing.from_lengths(torch.tensor([length]), length, position.device)
+            position = self.blocks[2](position, mask, True, packing=packing, attended=h_p)
         return x, a, position
 
 
@@ -343,12 +319,13 @@ class Attended(nn.Module):
     def reset_parameters(self) -> None:
         pass
 
-    def forward(self, h: Tensor, key_padding_mask: Tensor, causal: bool = False, attended: Tensor | None = None
-                ) -> Tensor:
+    def forward(self, h: Tensor, key_padding_mask: Tensor, causal: bool = False, attended: Tensor | None = None,
+                packing: Packing | None = None) -> Tensor:
         return attended
 
 
-def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | float) -> Tensor:
+def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | float, lengths: Tensor | None = None
+                   ) -> Tensor:
     r""":math:`\mathcal L_{co}` of eq. 7–9: per sequence, the softmax cross-entropy of each click's item embedding
     against the attribute embeddings of the sequence's clicks (and of each attribute against the items), the
     paired one being the positive; summed over the clicks of a sequence, averaged over the sequences and the two
@@ -360,8 +337,10 @@ def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | flo
         a: ``[B, L, d]`` attribute embeddings :math:`A`.
         mask: ``[B, L]`` True at the clicks that take part (real clicks with an attribute).
         temperature: :math:`\tau`.
+        lengths: ``[B]`` on the CPU, the sequences' lengths (``SequenceBatch.host_lengths``): the groups are then
+            found without the host waiting for the device.
     """
-    terms = by_width(alignment_terms, mask, x, a, temperature=temperature)  # [B, L]
+    terms = by_width(alignment_terms, mask, x, a, lengths=lengths, temperature=temperature)  # [B, L]
     return -terms.sum(1).mean() / 2  # eq. 9
 
 

@@ -1,4 +1,4 @@
-"""The model contract every recommender implements (DESIGN §4)."""
+"""The model contract every recommender implements: :class:`SessionRecommender`."""
 from __future__ import annotations
 
 from collections.abc import Iterable

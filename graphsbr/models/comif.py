@@ -1,5 +1,5 @@
-r"""COMIF: a comprehensive framework for side-information fusion in sequential recommendation (Choi, Lee, Kang and
-Cho, IEEE Access 2025; paper file ``comif__002…``)."""
+r"""COMIF: Choi, Lee, Kang and Cho, "Exploring the Side-Information Fusion for Sequential Recommendation", IEEE
+Access 2025."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +19,7 @@ from ..nn.attention import DecoupledAttention, DecoupledConcatAttention, MultiHe
 from ..nn.fusion import FUSIONS, Fusion
 from ..nn.init import INIT_STD
 from ..nn.item_encoder import ItemEncoder
-from ..nn.packing import Packing
+from ..nn.packing import Packing, batch_packing
 from .base import cross_entropy, gather_last, select_side_fields
 from .baselines.sasrec import SASRec, SASRecConfig
 
@@ -42,10 +42,9 @@ class COMIFConfig(SASRecConfig):
     under leave-one-out), and the grid it searches: layers in {2, 3, 4}, heads in {2, 4, 8},
     :math:`\\lambda_1, \\lambda_2` in {0.4, 0.8, 1.2, 1.6}. It does not report the chosen point (Fig. 7's heat map
     only says that :math:`\\lambda_2 < 0.8` is mostly better). The defaults, 3 layers, 4 heads (the configuration of
-    its Table 7) and :math:`\\lambda_1 = \\lambda_2 = 0.4`, were checked on Beauty's validation split by
-    ``benchmarks/grid.py`` (``benchmarks/results/comif/grid-beauty.md``: 8 of the 144 points by successive halving
-    to epoch 40): no point was clearly ahead of them at matched epochs, and :math:`\\lambda_2 = 1.6` was the worst.
-    The others, which the paper does not give, are RecBole's SASRec defaults (the paper runs on RecBole).
+    its Table 7) and :math:`\\lambda_1 = \\lambda_2 = 0.4`, held up in a search of that grid on Beauty's validation
+    split (``benchmarks/RESULTS.md``). The others, which the paper does not give, are
+    RecBole's SASRec defaults (the paper runs on RecBole).
 
     Attributes:
         dim: the size :math:`d` of every embedding and hidden state.
@@ -94,97 +93,54 @@ class COMIF(SASRec):
     r"""SASRec with embedding-level fusion of the item attributes, attention-level fusion of the behaviour, and two
     self-supervised losses (§IV of the paper).
 
-    **Embedding-level fusion of the attributes** (eq. 5, 7). With :math:`e_{id}` the item table of the
-    :class:`~graphsbr.nn.ItemEncoder` and :math:`e_a` the attributes' embeddings (one
-    :class:`~graphsbr.nn.SideEmbedding` per side field, a multi-valued field as the mean of its values'
-    embeddings), every item has the integrated embedding
-
-    .. math::
-        e_i = \mathcal F_{emb}(e_{id}, e_{a_1}, \dots, e_{a_m}),
-
-    which is both the input of its clicks, :math:`H^{(0)} = \mathrm{Dropout}(\mathrm{LN}(E_i))` (eq. 5), and its
-    candidate embedding at the prediction layer, :math:`r_{(u,i)} = e_i \cdot h_n^\top` (eq. 7).
-
-    **Attention-level fusion of the behaviour** (eq. 6). The behaviour of a click — its position :math:`p` and any
-    per-click field of the dataset (Tmall's action type; Beauty and the synthetic set have none) — has embeddings
-    :math:`E_r` that are not updated by the layers; each behaviour type has its own score matrix, fused with the
-    item stream's by :math:`\mathcal F_{attn}`, and the values come from the item stream only:
+    **Attributes, fused at the embedding level** (eq. 5, 7). With :math:`e_{id}` the :class:`~graphsbr.nn.ItemEncoder`
+    table and :math:`e_{a_j}` the attributes' :class:`~graphsbr.nn.SideEmbedding` (a multi-valued field: the mean of
+    its values'), every item has :math:`e_i = \mathcal F_{emb}(e_{id}, e_{a_1}, \dots, e_{a_m})`, both the input of
+    its clicks, :math:`H^{(0)} = \mathrm{Dropout}(\mathrm{LN}(E_i))`, and its candidate embedding,
+    :math:`r_{(u,i)} = e_i \cdot h_n^\top`. **Behaviour, fused at the attention level** (eq. 6): the position and
+    each per-click field have embeddings :math:`E_r` the layers do not update, and score matrices of their own;
 
     .. math::
         \mathrm{Attn}_i = (H_i W^Q_i)(H_i W^K_i)^\top, \quad \mathrm{Attn}_r = (E_r W^Q_r)(E_r W^K_r)^\top, \quad
         \mathrm{SA} = \mathrm{softmax}\Big(\frac{\mathcal F_{attn}(\mathrm{Attn}_i, \mathrm{Attn}_r)}
         {\sqrt{d_h}} + M\Big)(H_i W_V)
 
-    per head, with :math:`\mathcal F_{attn}` the concatenation of
-    :class:`~graphsbr.nn.attention.DecoupledConcatAttention` (or the sum of
-    :class:`~graphsbr.nn.attention.DecoupledAttention`) and :math:`M` the causal mask.
-
-    **Self-supervised losses** (eq. 9–11). Item-attribute alignment (IAA) and user-preference alignment (UPA):
+    per head, with :math:`M` the causal mask. **Losses** (eq. 8–11): item-attribute alignment (IAA) and
+    user-preference alignment (UPA) beside the softmax cross-entropy :math:`\mathcal L_{rec}` over all items,
 
     .. math::
         \mathcal L_{IAA} = \mathbb E_i\Big[-\log \frac{\exp(e_{id} \cdot e_a^\top)}
-        {\sum_{\tilde a \in \mathcal A} \exp(e_{id} \cdot e_{\tilde a}^\top)}\Big], \qquad
+        {\sum_{\tilde a \in \mathcal A} \exp(e_{id} \cdot e_{\tilde a}^\top)}\Big], \quad
         \mathcal L_{UPA} = \mathbb E_u\Big[-\log \frac{\exp(e_i \cdot h_{pos}^\top)}
-        {\exp(e_i \cdot h_{pos}^\top) + \sum_{j=1}^k \exp(e_i \cdot h_j^\top)}\Big],
+        {\exp(e_i \cdot h_{pos}^\top) + \sum_{j=1}^k \exp(e_i \cdot h_j^\top)}\Big], \quad
+        \mathcal L = \mathcal L_{rec} + \lambda_1 \mathcal L_{IAA} + \lambda_2 \mathcal L_{UPA}.
 
-    .. math::
-        \mathcal L = \mathcal L_{rec} + \lambda_1 \mathcal L_{IAA} + \lambda_2 \mathcal L_{UPA},
-
-    with :math:`\mathcal L_{rec}` the softmax cross-entropy of eq. 8 over all items. :meth:`loss` reports ``rec``,
-    ``iaa``, ``upa`` and the total ``loss``.
-
-    The model is causal (the state at click :math:`t` sees clicks :math:`\le t`), so it trains in the ``sequence``
-    mode, with every term of eq. 11 at every position, computed as for that prefix alone.
+    The model is causal, so it trains in ``sequence`` mode: every term at every position, as for that prefix alone.
 
     Where the paper is ambiguous, we chose:
 
-    * :math:`\mathcal F_{emb}` **is one function for eq. 5 and 7**: the clicks' inputs are rows of the same
-      integrated table :math:`e_i` as the candidates (attributes belong to the item, so fusing at the input and at the
-      prediction layer is one fusion of the item table). ``concat`` and ``gate`` are
-      :class:`~graphsbr.nn.fusion.Fusion`'s (NOVA's, which the paper cites for them): the gate is NOVA's sigmoid per
-      input where Appendix B's eq. 14 writes a softmax over the inputs.
-    * :math:`\mathcal F_{attn}` **by concatenation** (eq. 13 applied to the rows of the score matrices): DIF-SR's
-      ``concat``, a learned linear map of the concatenated rows over the key positions, initialised
-      :math:`\mathcal N(0, 0.02^2)` with a zero bias as every RecBole projection. Concatenating the scores entry by
-      entry would be a weighted sum, which the free :math:`W^Q_r` already absorb. The map only reads the keys a
-      query may attend to (see :class:`~graphsbr.nn.attention.DecoupledConcatAttention`), so the model stays causal
-      and padding-invariant.
-    * **Several types.** Every attribute field (category, brand, …) is one input of :math:`\mathcal F_{emb}`, and every
-      behaviour type (the position, each per-click field) has its own score matrix. :math:`\mathcal F_{attn}` with
-      nothing to fuse (behaviour not at the attention level) is SASRec's attention.
-    * **The other fusion levels** (Table 4, Table 6). ``attribute_fusion="attn"``: each attribute field gets a score
-      matrix of its own (DIF-SR), and neither the input nor the prediction layer sees the attributes.
-      ``behaviour_fusion="emb"``: the behaviour embeddings are added to the integrated input (SASRec's positions;
-      with addition this is :math:`\mathcal F_{emb}` over all of them) and never reach the prediction layer (the next
-      click's behaviour is unknown). ``none`` drops the type (Table 5's rows). Table 6's rows:
-      ``attribute_fusion=attn iaa_weight=0 upa_weight=0`` (attention-level fusion only), ``iaa_weight=0
-      upa_weight=0`` (both fusions), ``upa_weight=0`` (+IAA), the defaults (+UPA).
-    * **IAA over several attributes.** :math:`\mathcal A` is a field's vocabulary and :math:`e_{\tilde a}` its value
-      embeddings. An item with several values (Beauty's ``attribute``: categories and brand in one vocabulary) has a
-      normalised multi-hot target: its term is the mean of eq. 9 over its values, which is eq. 9 for one value;
-      items without a value are skipped; several fields add their terms. :math:`e_{id}` is the pure item table.
-    * **Which items IAA averages over.** :math:`\mathbb E_i` is taken over the next items of the batch's training
-      pairs (the items by how often they are targets), which are the same pairs in prefix and sequence training,
-      rather than over all items every step (a ``num_items`` :math:`\times` vocabulary product per step).
-    * **The random behaviour sequences of UPA.** A negative keeps the clicks and gives each click the behaviour of a
-      click drawn uniformly among itself and the earlier clicks of its window: the position becomes a random
-      earlier-or-same position, each per-click field the value of that click, all behaviour types with the same
-      draw. Drawing among earlier clicks keeps every position inside the prefix and the negative causal, so one pass
-      over a whole sequence gives, at every position, a negative of the distribution prefix training draws for that
-      prefix (a random permutation of a whole sequence's positions, the other natural reading, would give a prefix's
-      clicks positions beyond the prefix in sequence training, a give-away the positives never have). The :math:`k` negatives (``upa_negatives``, 1 by default: the paper does not give :math:`k`, and its
-      Table 7's training time, about twice DIF-SR's, suggests one extra encoder pass) are encoded in the same pass
-      as the original sequence; prefixes of one click, whose negatives are the original, are skipped;
-      :math:`e_i` is the target's integrated embedding.
-    * **Unchanged SASRec parts.** Learned positions :math:`P \in \mathbb R^{L_{max} \times d}` counted from the
-      oldest click kept, post-LN GELU blocks, LayerNorm and dropout on the input, projections and behaviour
-      embeddings :math:`\mathcal N(0, 0.02^2)` (:class:`~graphsbr.models.baselines.SASRec`); the representation
-      :math:`h_n` is the state at the last click.
-    * **A dataset without side fields** runs without attributes (no fusion, no IAA) and says so in the log.
+    * :math:`\mathcal F_{emb}` **is one function for eq. 5 and 7** (attributes belong to the item); ``concat`` and
+      ``gate`` are NOVA's (:class:`~graphsbr.nn.fusion.Fusion`): a sigmoid gate, where Appendix B writes a softmax.
+    * :math:`\mathcal F_{attn}` **by concatenation**: DIF-SR's, a learned map of each score row over the keys a query
+      may attend to (:class:`~graphsbr.nn.attention.DecoupledConcatAttention`), so it stays causal.
+    * **Several types**: each attribute field is one input of :math:`\mathcal F_{emb}`, each behaviour type (the
+      position, each per-click field) has its own score matrix.
+    * **Other levels** (Tables 4–6): ``attribute_fusion="attn"`` gives attributes score matrices (DIF-SR);
+      ``behaviour_fusion="emb"`` adds the behaviour to the input only; ``none`` drops a type. Table 6's rows are
+      ``attribute_fusion=attn`` with both weights 0, both weights 0, ``upa_weight=0``, and the defaults.
+    * **IAA**: :math:`\mathcal A` is a field's vocabulary; several values make a normalised multi-hot target (items
+      without one are skipped), fields add; :math:`\mathbb E_i` runs over the batch's targets, not the catalogue.
+    * **UPA negatives**: each click takes the behaviour of a click drawn among itself and the earlier ones, which
+      keeps a negative causal and inside its prefix; :math:`k = 1` (not given; one extra encoder pass, Table 7).
+    * **SASRec parts**: :class:`~graphsbr.models.baselines.SASRec`'s; :math:`h_n` is the state at the last click.
+      Without side fields the model runs without attributes and says so in the log.
 
-    Beauty's ``attribute`` field (637 ids, 3.7 an item) is one multi-valued attribute: the mean of its values'
-    embeddings is the :math:`e_a` that :math:`\mathcal F_{emb}` fuses, and IAA aligns each item with all of its
-    values.
+    Args:
+        config: the hyperparameters.
+        num_items: item ids run ``1..num_items``.
+        graph: the item graph of a ``gat`` or ``gcn`` ``item_encoder``.
+        side: the item side fields used as attributes (``side_fields``).
+        behaviour: the per-click behaviour fields (``behaviour_fields``), each with its largest value.
     """
 
     name = "comif"
@@ -270,7 +226,8 @@ class COMIF(SASRec):
             ids[name] = batch.fields[name].expand(1 + negatives, -1, -1).gather(2, index)
         return ids
 
-    def encode(self, batch: SequenceBatch, table: Tensor, negatives: int = 0) -> Tensor:
+    def encode(self, batch: SequenceBatch, table: Tensor, negatives: int = 0, packing: Packing | None = None
+               ) -> Tensor:
         """``[1 + negatives, B, L, d]`` the states at every position, of the batch (copy 0) and of its random
         behaviour sequences (UPA); the state at click :math:`t` sees clicks :math:`\\le t`."""
         c = self.config
@@ -279,7 +236,7 @@ class COMIF(SASRec):
             raise ValueError(f"batch of width {length} exceeds max_len={c.max_len}; collate with max_len=model.max_len")
         copies = 1 + negatives
         mask = batch.mask.repeat(copies, 1)  # [cB, L]
-        packing = Packing(mask)  # embeddings, norm and dropout of the real clicks only
+        packing = (packing or batch_packing(batch)).repeat(copies)  # embeddings, norm and dropout: real clicks
         items = packing.pack(batch.items.repeat(copies, 1))  # [M]
         h = F.embedding(items, table)  # e_i of the clicks, [M, d]
         streams = []
@@ -296,7 +253,7 @@ class COMIF(SASRec):
                 streams += [packing.unpack(e) for e in embedded]
         h = packing.unpack(self.dropout(self.input_norm(h)))  # [cB, L, d]
         context = {"side": streams} if streams else {}
-        return self.encoder(h, mask, **context).view(copies, size, length, -1)
+        return self.encoder(h, mask, packing=packing, **context).view(copies, size, length, -1)
 
     def forward(self, batch: SequenceBatch) -> Tensor:
         _, table = self.item_tables()
@@ -313,10 +270,11 @@ class COMIF(SASRec):
     def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 11 at every real position of every session: the same terms as :meth:`loss` for each prefix."""
         items, table = self.item_tables()
-        mask = batch.targets > 0  # [B, L]
-        states = self.encode(batch, table, self.negatives)[:, mask]  # [1+k, M, d]
-        several = (torch.arange(mask.size(1), device=mask.device) > 0).expand_as(mask)[mask]  # prefix of >= 2 clicks
-        return self.joint_loss(states, items, table, batch.targets[mask], several)
+        packing = batch_packing(batch)  # every real click has a target (the next click)
+        states = self.encode(batch, table, self.negatives, packing)  # [1+k, B, L, d]
+        states = states.flatten(1, 2).index_select(1, packing.index)  # [1+k, M, d]
+        several = packing.positions() > 0  # prefix of >= 2 clicks
+        return self.joint_loss(states, items, table, packing.pack(batch.targets), several)
 
     def joint_loss(self, states: Tensor, items: Tensor, table: Tensor, targets: Tensor,
                    several: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -1,5 +1,5 @@
-r"""ScoreNet: a consistency-driven framework with multi-side information fusion for session-based recommendation
-(Tong, Liu, Zhang, Wang and Lan, AAAI 2025; paper file ``scorenet__000…``)."""
+r"""ScoreNet: Tong, Liu, Zhang, Wang and Lan, "ScoreNet: Consistency-driven Framework with Multi-side Information
+Fusion for Session-based Recommendation", AAAI 2025."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -18,7 +18,7 @@ from ..nn.attention import DecoupledAttention, MultiHeadAttention
 from ..nn.dropout import Dropout
 from ..nn.init import INIT_STD, reset_linear
 from ..nn.item_encoder import ItemEncoder
-from ..nn.packing import Packing
+from ..nn.packing import batch_packing
 from ..nn.re_engagement import SLOT_ORDERS, ReEngagementScore
 from ..nn.side_embedding import SideEmbedding
 from ..nn.transformer import TransformerEncoder
@@ -39,9 +39,8 @@ class ScoreNetConfig:
 
     Attributes:
         dim: the size :math:`d` of every embedding. The paper's "d = 28" is outside its own grid {64, 100, 128,
-            200, 256}, so probably a misprint; 256 was chosen on Diginetica's validation split among 64, 100, 128
-            and 256 (600 steps of batch 256 each, seed 0; valid MRR@20 15.81, 16.45, 16.81, 17.48, P@20 33.99,
-            37.93, 39.86, 43.94: ``benchmarks/results/scorenet/dim``).
+            200, 256}, so probably a misprint; 256 was best on Diginetica's validation split among 64, 100, 128 and
+            256 (``benchmarks/RESULTS.md``).
         num_layers: transformer layers :math:`\\mathcal L` of eq. 8 (not given; CORE-trm's 2).
         num_heads: attention heads (not given; CORE-trm's 2).
         inner_dim: the feed-forward network's inner size (CORE-trm's 256).
@@ -93,102 +92,60 @@ class ScoreNetConfig:
 
 class ScoreNet(SessionRecommender):
     r"""ScoreNet: re-engagement scores for what the session revisits (MPRE) plus consistent cosine scores for what it
-    has not clicked yet (PECS), in one decoding space (§Methodology of the paper).
+    has not clicked yet (PECS), in one decoding space (the paper's Methodology section).
 
-    **MPRE** (multi-path re-engagement network, eq. 2–5). One path per id type, with its own parameters
-    :math:`\Phi`: the item ids, and each side field in ``mpre_fields``. Each path is a
-    :class:`~graphsbr.nn.re_engagement.ReEngagementScore`: for a value :math:`c` of the session with occurrences
-    :math:`i_1 < \dots < i_w`,
+    **MPRE** (multi-path re-engagement network, eq. 2–5): one :class:`~graphsbr.nn.re_engagement.ReEngagementScore`
+    path with its own parameters :math:`\Phi` for the item ids and for each field of ``mpre_fields``. For a value
+    :math:`c` of the session with occurrences :math:`i_1 < \dots < i_w`,
 
     .. math::
         \alpha^{re}_c = \sum_{m=1}^{w} p^r_{i_w} \cdot d_{i_w - i_m}^\top \quad (3), \qquad
         \alpha^{re,update} = W \alpha^{re} \quad (4), \qquad
         \mathrm{Score}(c) = \mathrm{sigmoid}(\alpha^{re,update}_c) \text{ if } c \in C_S, \text{ else } 0 \quad (5).
 
-    **PECS** (position-enhanced consistent scoring, eq. 6–12). With :math:`x` the item table of the
-    :class:`~graphsbr.nn.ItemEncoder`, :math:`p` learned positions and :math:`e^{(i)}` the embeddings of the side
-    fields in ``pecs_fields``:
+    **PECS** (position-enhanced consistent scoring, eq. 6–12), with :math:`x` the :class:`~graphsbr.nn.ItemEncoder`
+    table, :math:`p` learned positions and :math:`e^{(i)}` the embeddings of the ``pecs_fields``:
 
     .. math::
         E_t = x_t + p_t + \textstyle\sum_i e^{(i)}_t \ (7), \quad F = \mathrm{Transformer}(E) \ (8), \quad
         \alpha_t = \operatorname{softmax}_t(\mathbf w \cdot F_t + p_n \cdot p_t) \ (9\text{–}11), \quad
-        h_s = \textstyle\sum_t \alpha_t x_t,
-
-    .. math::
+        h_s = \textstyle\sum_t \alpha_t x_t, \quad
         \mathrm{Score}(i \mid g, I_S) = 0 \text{ if } i \in I_S, \text{ else }
-        \frac{h_s}{\lVert h_s \rVert} \cdot \frac{x_i}{\lVert x_i \rVert} \quad (12).
+        \frac{h_s}{\lVert h_s \rVert} \cdot \frac{x_i}{\lVert x_i \rVert} \ (12).
 
-    **Unified scoring** (eq. 13–15).
+    **Unified scoring** (eq. 13–15; :meth:`forward` returns :math:`\tau \cdot \mathrm{Score}`, the softmax's logits):
 
     .. math::
         \mathrm{Score}(i) = \alpha_1 \big(\mathrm{Score}(i \mid g, I_S) + \mathrm{Score}(i \mid r, I_S)\big)
         + \frac{\alpha_2}{k} \sum_{j=1}^{k} \mathrm{Score}(c^{(j)}_i \mid C^{(j)}_S), \qquad
-        \hat y = \operatorname{softmax}(\tau \cdot \mathrm{Score}),
-
-    :meth:`forward` returns :math:`\tau \cdot \mathrm{Score}`, and the loss is the softmax cross-entropy (eq. 15).
+        \hat y = \operatorname{softmax}(\tau \cdot \mathrm{Score}).
 
     Where the paper is ambiguous, we chose:
 
-    * **What** :math:`i_w` **and** :math:`p^r` **index** (eq. 3). :math:`i_1 < \dots < i_w` are the clicks of the
-      session (its last ``max_len``) holding :math:`c` — every occurrence, not a window of "recent" ones — and
-      :math:`i_w` the most recent. :math:`d` is a learned embedding of the difference :math:`i_w - i_m`, and
-      :math:`p^r` a learned embedding of the *slot* of click :math:`i_w`, by default counted from the session's
-      most recent click (slot 0). The text wants :math:`p^r` to tell "if a user's last repeat interaction is far
-      from the most recent one", which an index counted from the first click cannot do across sessions of
-      different lengths; and Fig. 5, whose rows are :math:`i_w`, puts the strongest weight at index 19 with
-      difference 1, which suggests the most recent clicks of a right-aligned window of 20 — and an absolute index
-      in a window padded on the left is exactly a count from the end. ``mpre_slots="from_start"`` counts from the
-      first click instead.
-      A value clicked once has :math:`D = [0]` and still gets a score: eq. 5 scores every :math:`c \in C_S`.
-      Eq. 3 is the plain sum of the dot products (no softmax), as written; the products
-      :math:`p^r_a \cdot d_b` for every slot :math:`a` and difference :math:`b` are Fig. 5's map. :math:`p^r` and
-      :math:`d` start :math:`\mathcal N(0, 0.02^2)`, so every value of the session starts near
-      :math:`\mathrm{sigmoid}(0) = 1/2`.
-    * **The redistribution weights of eq. 4.** :math:`\alpha^{re} \in \mathbb R^n` lives on the session's
-      :math:`n` slots: each distinct value's score at the slot of its last occurrence, 0 at the other slots. The
-      :math:`w_i^j` are learned constants per pair of slots (the same for every session; nothing in the paper makes
-      them depend on the input), an :math:`n \times n` matrix :math:`W` read from a ``max_len`` :math:`\times`
-      ``max_len`` table at the session's slots, counted as for :math:`p^r`. :math:`W` starts as the identity (no
-      redistribution) and has no bias. Each path has its own :math:`W`.
-    * **Semantic agnosticism.** A path's parameters are :math:`p^r`, :math:`d` and :math:`W` only; :math:`X` and
-      :math:`E^{(j)}` in eq. 2 name the candidates being scored: the score of a value depends on where it occurs,
-      never on which value it is.
-    * **How the paths reach the item scores.** The item path scores the session's own items
-      (:math:`\mathrm{Score}(i \mid r, I_S)`, 0 for the others), exactly the items to which eq. 12 gives 0, so the
-      two terms of :math:`\mathrm{Score}(i \mid I_S)` complement each other. Side path :math:`j` scores values; by
-      the indicator of eq. 13, every candidate item :math:`i` — in the session or not — receives the score of its
-      own value :math:`c^{(j)}_i` when that value is in the session, else 0 (also when :math:`i` has no value);
-      :math:`k` counts the side paths. Without side paths the term is absent. :math:`\alpha_1 = 1 - \alpha_2` in
-      every variant, so that an ablation removes only the term it names and does not also rescale :math:`\tau`
-      (``side_weight=0`` gives :math:`\alpha_1 = 1`).
-    * **PECS positions.** Eq. 7 and eq. 10 share one table of learned positions counted from the session's first
-      click (as SASRec and CORE here), :math:`p_n` is the last click's; ``max_len`` 50. Eq. 7's
-      :math:`\sum_i 1^k` is read as :math:`\sum_{i=1}^k`. :math:`\mathbf w` of eq. 9 has no bias (a bias cancels
-      in the softmax); :math:`d' = d`. The softmax of eq. 11 runs over the real clicks only. The session
-      (eq. 11) and the candidates (eq. 12) read the same item table :math:`x`, so the two live in one space.
-    * **The transformer of eq. 8** is not specified; as in CORE-trm, whose consistent weighted sum of item
-      embeddings and cosine scores PECS extends: post-LN GELU blocks, 2 layers, 2 heads, inner size 256, a
-      LayerNorm and dropout on the input, bidirectional (the weights of eq. 11 read the whole session), projections
-      and positions initialised :math:`\mathcal N(0, 0.02^2)`. CORE's dropouts on the session's and the candidates'
-      item embeddings (``session_dropout``, ``item_dropout``, 0.2 each) are kept as regularisation the paper does
-      not mention; 0 gives eq. 11–12 to the letter.
-    * **Ablations** (Table 3, Fig. 3). no-MPRE (``mpre=False``) drops the whole module, item and side paths:
-      :math:`\mathrm{Score} = \alpha_1 \mathrm{Score}(i \mid g, I_S)`, where eq. 12 then scores *every* item by
-      its cosine, the session's own included: eq. 12 gives them 0 only because MPRE scores them, and with nothing
-      else to score them a re-click target keeps logit 0 while the loss pushes every other cosine down. Read to
-      the letter, that variant did not learn on Tmall (where many targets are re-clicks): the training loss
-      stayed at 10.67 > ln N = 10.61 through 500 steps at d = 256, valid P@20 1.1%, against the paper's 39.84.
-      no-MPRErd (``redistribution=False``):
-      :math:`W = I`. PECS-TF (``pecs="tf"``): the same transformer over :math:`E_t`, the session embedding is its
-      state at the last click. PECS-DIFIR (``pecs="difir"``): DIF-SR's
-      :class:`~graphsbr.nn.attention.DecoupledAttention` over the pure item stream :math:`x` (one score stream per
-      side field of ``pecs_fields`` and one for the positions, each of size :math:`d`), state at the last click,
-      without DIF-SR's attribute-prediction losses (only the encoder is replaced). In both the session embedding
-      still scores by eq. 12 (cosine, 0 for the session's items) inside eq. 13–14. PECS-NS:
-      ``pecs_fields=none`` (:math:`E_t = x_t + p_t`). The RepeatNet variant of Table 3 is not provided.
-    * **Side fields** (Table 4). ``mpre_fields`` and ``pecs_fields`` choose separately; the table's rows (none,
-      category, brand, all) set both to the same list. A multi-valued field (S3-Rec attributes) can feed PECS (the
-      mean of its values' embeddings) but not MPRE, which needs one value per click.
+    * **eq. 3**: :math:`i_1 < \dots < i_w` are all the session's clicks on :math:`c`; :math:`p^r` embeds the slot
+      of :math:`i_w` counted from the most recent click (as Fig. 5 suggests; ``mpre_slots``); a plain sum.
+    * **eq. 4**: :math:`W` holds learned constants per pair of slots (nothing in the paper makes them depend on the
+      input), starting as the identity; :math:`\alpha^{re}_c` sits at the slot of :math:`c`'s last click.
+    * **Semantic agnosticism**: a path's parameters are :math:`p^r, d, W` only (:math:`X, E^{(j)}` of eq. 2 name the
+      candidates): a value's score depends on where it occurs, never on which value it is.
+    * **eq. 13**: the item path scores the session's items (those eq. 12 gives 0); side path :math:`j` gives every
+      candidate the score of its value :math:`c^{(j)}_i`; :math:`\alpha_1 = 1 - \alpha_2` in every variant.
+    * **PECS**: eq. 7 and 10 share one position table counted from the first click; eq. 7's :math:`\sum_i 1^k` is
+      :math:`\sum_{i=1}^k`; :math:`\mathbf w` has no bias; eq. 11's softmax runs over the real clicks.
+    * **eq. 8's transformer** (unspecified) is CORE-trm's, whose weighted sum PECS extends: post-LN GELU,
+      bidirectional; CORE's dropouts on session and candidate embeddings are kept (0 gives eq. 11–12 to the letter).
+    * **no-MPRE** (``mpre=False``, Table 3) drops item and side paths, and eq. 12 then scores the session's items
+      too: to the letter (0 for them), it does not learn where many targets are re-clicks (``benchmarks/RESULTS.md``).
+    * **Other variants**: no-MPRErd ``redistribution=False`` (:math:`W = I`); PECS-TF ``pecs="tf"`` (a transformer's
+      last state) and PECS-DIFIR ``pecs="difir"`` (DIF-SR's decoupled attention, without its AAP losses), scored by
+      eq. 12; PECS-NS ``pecs_fields=none``; Table 4's rows set ``mpre_fields`` and ``pecs_fields`` alike.
+
+    Args:
+        config: the hyperparameters.
+        num_items: item ids run ``1..num_items``.
+        graph: the item graph of a ``gat`` or ``gcn`` ``item_encoder``.
+        side: the side fields PECS reads (``pecs_fields``; a multi-valued one embeds as the mean of its values).
+        mpre_side: the side fields with an MPRE path (``mpre_fields``; single-valued only).
     """
 
     name = "scorenet"
@@ -265,18 +222,19 @@ class ScoreNet(SessionRecommender):
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
         mask = batch.mask  # [B, L]
-        packing = Packing(mask, batch.clicks)  # embeddings, norm and dropout of the real clicks only
+        packing = batch_packing(batch)  # embeddings, norm and dropout of the real clicks only
         x = self.session_dropout(F.embedding(packing.pack(batch.items), table))  # [M, d]
         side = [embed(packing.pack(batch.side[name])) for name, embed in self.side.items()]  # [M, d] each
         if self.config.pecs == "difir":
             h = packing.unpack(self.dropout(self.input_norm(x)))
-            states = self.encoder(h, mask, side=[packing.unpack(e) for e in side],
+            states = self.encoder(h, mask, packing=packing, side=[packing.unpack(e) for e in side],
                                   position=self.position.weight[:length].unsqueeze(0))
             return gather_last(states, batch.lengths)
         e = x + self.position(packing.positions())  # eq. 7
         for embedded in side:
             e = e + embedded
-        states = self.encoder(packing.unpack(self.dropout(self.input_norm(e))), mask)  # eq. 8, [B, L, d]
+        h = packing.unpack(self.dropout(self.input_norm(e)))
+        states = self.encoder(h, mask, packing=packing)  # eq. 8, [B, L, d]
         if self.config.pecs == "tf":
             return gather_last(states, batch.lengths)
         semantic = self.weight(states).squeeze(-1)  # alpha^e of eq. 9, [B, L]

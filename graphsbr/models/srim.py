@@ -1,8 +1,7 @@
-r"""SRIM: capturing user intent through the integration of item ID and modality information in session
-recommendation (Liang and Yang; paper file ``srim__004…``)."""
+r"""SRIM: Liang and Yang, "Capturing User Intent through Integration of Item ID and Modality Information in Session
+Recommendation" (code: github.com/liang-tian-tian/SRIM)."""
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -15,19 +14,20 @@ from torch_geometric.data import Data
 
 from ..data.collate import SequenceBatch
 from ..data.dataset import SessionDataset, SessionSplit
-from ..data.text import TEXT_ENCODERS, check_text_vectors, item_text_embedding
+from ..data.text import TEXT_ENCODERS, check_text_vectors, dataset_text_vectors
 from ..errors import ConfigError
-from ..graphs import cooccurrence_graph
+from ..graphs import cooccurrence_graph, neighbour_table
 from ..nn.direct_attention import DirectAttention
 from ..nn.dropout import Dropout
+from ..nn.packing import batch_packing
 from ..nn.sparse import sparse_product
-from .base import SessionRecommender, cross_entropy, masked_mean
-
-log = logging.getLogger(__name__)
+from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
 
 #: The session attention (eq. 7): SRIM's direct attention, Q = K (SRIM-DirAtt of Table 3, LinAtt of Fig. 5) or
 #: none (NoAtt of Fig. 5).
 ATTENTIONS = ("direct", "same_qk", "none")
+#: How ``ŝ`` reads the attended sequence: ``mean`` over its clicks (eq. 8), or the ``last`` click's row.
+READOUTS = ("mean", "last")
 #: How the auxiliary losses of eq. 16 add up over a batch: summed (the authors' code) or averaged.
 AUX_REDUCTIONS = ("sum", "mean")
 
@@ -68,6 +68,8 @@ class SRIMConfig:
         graph_top_k: propagate over the ``k`` most co-occurring neighbours of every item only (0: all of them, as
             the paper; a speed option for large catalogues, not in the paper).
         max_len: the most recent clicks the model sees (not given; sessions in the paper average 3 clicks).
+        readout: ``mean`` (eq. 8: :math:`\\hat s` is the mean of the attended clicks) or ``last`` (the last
+            click's attended row, which attends to the whole session: a recency-aware read-out, not the paper's).
     """
 
     dim: int = 100
@@ -89,123 +91,57 @@ class SRIMConfig:
     flag_leave_session_out: bool = True
     graph_top_k: int = 0
     max_len: int = 50
+    readout: str = "mean"
 
 
 class SRIM(SessionRecommender):
     r"""SRIM: an ID stream and a text ("modality") stream, each propagated over the item co-occurrence graph and
     read out by direct self-attention, aligned by contrastive losses and scored together.
 
-    **Item tables** (eq. 1–6). :math:`E_{id}^{(0)}` is a learned table; :math:`E_{mo}^{(0)} = X W_p`, with
-    :math:`X` the item text vectors (:mod:`graphsbr.data.text`, fixed unless ``text_trainable``) and :math:`W_p` a
-    learned projection to :math:`d`. With :math:`A_{ij}` the number of training sessions holding both :math:`i`
-    and :math:`j` (eq. 6) and :math:`D_{pp} = \sum_q A_{pq}`, both streams are propagated :math:`L` times,
+    **Item tables** (eq. 1–6): :math:`E_{id}^{(0)}` is learned; :math:`E_{mo}^{(0)} = X W_p`, with :math:`X` the item
+    text vectors (:func:`~graphsbr.data.text.dataset_text_vectors`) and :math:`W_p` a learned projection to
+    :math:`d`. With :math:`A_{ij}` the number of training sessions holding both :math:`i` and :math:`j` (eq. 6) and
+    :math:`D_{pp} = \sum_q A_{pq}`, both tables are propagated :math:`L` times by a sparse product (:func:`propagate`).
+    **Sessions** (eq. 5, 7, 8): for the clicks :math:`S = (e_1, \dots, e_m)` of each stream,
+    :math:`s = \frac1m \sum_t e_t`, :math:`\hat S = \mathrm{DirectAttention}(S)` (only the queries transformed,
+    :math:`K = V = S`; :class:`~graphsbr.nn.DirectAttention`) and :math:`\hat s = \frac1m \sum_t \hat e_t`. Then
 
     .. math::
-        E^{(l+1)} = E^{(l)} + D^{-1} A E^{(l)} W^{l} \quad (4,\ \text{with the residual of the authors' code}),
-
-    as a sparse product (:func:`propagate`; no dense :math:`N \times N` matrix is ever built), and
-    :math:`e^{id}_i`, :math:`e^{mo}_i` are the rows of :math:`E^{(L)}`.
-
-    **Sessions** (eq. 5, 7, 8). For the clicks :math:`S = (e_1, \dots, e_m)` of a session in each stream,
-    :math:`s = \frac1m \sum_t e_t` (eq. 5), :math:`\hat S = \mathrm{DirectAttention}(S)` with only the queries
-    transformed, :math:`K = V = S` (eq. 7, :class:`~graphsbr.nn.DirectAttention`), and
-    :math:`\hat s = \frac1m \sum_t \hat e_t` (eq. 8).
-
-    **Scores and loss** (eq. 14–16).
-
-    .. math::
+        E^{(l+1)} = E^{(l)} + D^{-1} A E^{(l)} W^{l} \ (4), \qquad
         \hat y = \hat s^{id} \cdot e^{id} + \hat s^{mo} \cdot e^{mo} \ (14), \qquad
         L = L_{main} + \beta\,(L_{align} + L_{joint} + L_{co}) \ (16),
 
-    with :math:`L_{main}` the softmax cross-entropy of :math:`\hat y` over all items. With
-    :math:`P_{id} = \mathrm{sim}(W_1 s^{id}, W_2 \hat s^{id})`, :math:`P_{mo} = \mathrm{sim}(W_5 s^{mo}, W_6
-    \hat s^{mo})`, :math:`X = \mathrm{sim}(W_3 s^{id}, W_4 s^{mo})` (cosines; :func:`alignment_losses`),
+    with :math:`L_{main}` the softmax cross-entropy of :math:`\hat y`, :math:`L_{align}` the alignment losses
+    (eq. 9–11, :func:`alignment_losses`), :math:`L_{joint}` the joint loss (eq. 12–13, :func:`joint_loss`, its flag
+    from :meth:`cooccurs`) and :math:`L_{co}` the co-occurrence loss (eq. 17, :meth:`cooccurrence_loss`).
 
-    .. math::
-        L_{align.id} = \log\Big(1 + \frac{e^{X}}{1 + e^{P_{id}}}\Big) \ (9), \quad
-        L_{align.mo} = \log\Big(1 + \frac{e^{X}}{1 + e^{P_{mo}}}\Big), \quad
-        L_{id.mo} = \log\Big(1 + \frac{e^{P_{id}} + e^{P_{mo}}}{1 + e^{X}}\Big) \ (10),
+    Where the paper is ambiguous or the authors' code departs from it, we chose:
 
-    :math:`L_{align}` their sum (eq. 11). With :math:`a = \mathrm{sim}(s^{id}, e^{id}_{m+1})`,
-    :math:`b = \mathrm{sim}(s^{mo}, e^{mo}_{m+1})` for the target :math:`m+1` (:func:`joint_loss`),
+    * **Text vectors** (eq. 1–3): the dataset's item text (``text_encoder``), no image step (the paper's GoogleNet
+      captions and BERT); fixed (the code overwrites them at random) unless ``text_trainable``.
+    * **GCN** (eq. 4): eq. 4 alone loses an item's own embedding; we keep the code's residual and eq. 4's
+      :math:`W^l` (identity at first); :math:`A` counts a pair once per session; the code's dropout is kept.
+    * **Attention** (eq. 7–8): per head, scaled by :math:`\sqrt{d/H}` (the code's), :math:`W^Q` without bias, no
+      output projection; the session is the mean over its clicks, as eq. 8 writes (the code takes the last click).
+    * **Alignment** (eq. 9–11): as printed, eq. 9 and 10 pair mismatched terms; we read one contrastive scheme over
+      the within-stream and cross-stream pairs, which is also the code's (see :func:`alignment_losses`).
+    * **Joint loss** (eq. 12–13): on the GCN means, as printed (the code: the attention outputs); the flag counts
+      pairs of other training sessions only (``flag_leave_session_out``): a sample's own session always holds one.
+    * **Co-occurrence loss** (eq. 17): as printed it is unbounded below; we use the code's softmax (InfoNCE) form
+      with the paper's positive and :math:`l` uniform never-co-occurring negatives, on the batch's items.
+    * **Reductions**: the mean cross-entropy (eq. 15 writes a binary one; the code uses the softmax one); auxiliary
+      losses summed over the batch as in the code (``aux_reduction``), so :math:`\beta` keeps the paper's scale.
+    * **Ablations** (Table 3, Fig. 5): SRIM-IdMo ``alignment=False``; SRIM-JoIn ``joint=False``; SRIM-DirAtt
+      ``attention=same_qk``; NoAtt ``attention=none``; ``use_text=False``, the ID stream alone.
 
-    .. math::
-        L_{joint.id} = \log(e^a + e^b) - a \ (12), \quad L_{joint.mo} = \log(e^a + e^b) - b, \quad
-        L_{joint} = \begin{cases} L_{joint.id} + 0.5\, L_{joint.mo} & flag = 1 \\
-        L_{joint.mo} + 0.5\, L_{joint.id} & \text{otherwise} \end{cases} \ (13),
-
-    with :math:`flag = 1` when the target co-occurs in training with an item of the session (:meth:`cooccurs`, a
-    look-up in the sparse co-occurrence counts). For each item :math:`i` (:meth:`cooccurrence_loss`), with
-    :math:`\bar e^+_i` the mean of its top-:math:`l` co-occurring items and :math:`e^-_k` :math:`l` items that never
-    co-occur with it,
-
-    .. math::
-        L_{co} = -\log \frac{\exp \mathrm{sim}(e^{id}_i, \bar e^+_i)}{\exp \mathrm{sim}(e^{id}_i, \bar e^+_i)
-        + \sum_{k=1}^{l} \exp \mathrm{sim}(e^{id}_i, e^{id-}_k)} \quad (17,\ \text{softmax form}).
-
-    Where the paper is ambiguous or its authors' code (liang-tian-tian/SRIM) departs from it, we chose:
-
-    * **The text vectors** (eq. 1–3). The paper captions images with GoogleNet and encodes title + captions with
-      BERT; graphsbr encodes the item text a dataset has with the built-in TF-IDF + SVD (``text_encoder=tfidf``)
-      or all-MiniLM-L6-v2 (``minilm``), and there is no image step. The vectors are never overwritten (the
-      authors' code re-initialises them uniformly at random right after loading them, so its "modality" table is
-      a second random ID table): they stay fixed and a learned :math:`W_p` (no bias) maps them to :math:`d`, as
-      eq. 4's :math:`W_{mo}` would for BERT's 768 dimensions; ``text_trainable`` fine-tunes them instead, as the
-      code intended (it loads them into a trainable table).
-    * **The GCN** (eq. 4). Eq. 4 keeps only the neighbours (:math:`D^{-1} A` has no self-loops), so after
-      :math:`L = 3\text{–}4` layers an item's own embedding is gone and an item without co-occurrences is zero;
-      the authors' code adds each layer's output to its input and returns the last layer. We keep eq. 4's
-      :math:`W^l` (the code has none), initialised to the identity so that the first step is the code's
-      propagation, with the code's residual (``residual=False``: eq. 4 alone). :math:`A` counts every pair of
-      distinct items once per training session holding both (repeats within a session do not add), no
-      self-loops; :math:`D^{-1} A` rows sum to 1. The code's dropout (0.3) on both tables before the GCN is kept
-      (``dropout``). The propagation runs every training step over all items (a sparse product); in eval mode
-      the tables are computed once and reused until the mode changes or weights are loaded.
-    * **The attention** (eq. 7). Per head of :math:`d/H`, scaled by :math:`\sqrt{d/H}` (the code's; the paper
-      writes :math:`\sqrt{d_{id}}`), :math:`W^Q` without bias (the paper's :math:`Q W^Q`; the code has a bias),
-      no output projection, dropout 0.2 on the weights (the code's). The session is the mean of the attention
-      outputs over its clicks (eq. 8); the code takes the output at the last click instead. Each stream has its
-      own :math:`W^Q`. SRIM-DirAtt (``attention=same_qk``) uses :math:`Q = K = V = S`, no parameter; ``none``
-      skips the attention, :math:`\hat s = s` (Fig. 5's NoAtt).
-    * **The alignment losses** (eq. 9–11). As printed, eq. 9's numerator compares :math:`W_3 s^{id}` with
-      :math:`W_4 \hat s^{id}`, eq. 10's numerator :math:`W_1 s^{id}` with :math:`W_2 s^{id}`, and the text
-      says the modality loss changes only the denominator. We read the three as one contrastive scheme over
-      three pairs: the within-stream pairs (:math:`W_1 s^{id}, W_2 \hat s^{id}`) and
-      (:math:`W_5 s^{mo}, W_6 \hat s^{mo}`) — "before and after" the attention — are the positives of eq. 9
-      (its denominator) and the negatives of eq. 10 (its numerator), and the cross-stream pair
-      (:math:`W_3 s^{id}, W_4 s^{mo}`) of eq. 10's denominator is eq. 9's numerator, shared by the ID and the
-      modality loss. This is also the authors' code's scheme (before it swaps two arguments, which makes its
-      "within-stream" pairs compare ID with modality). :math:`W_1 \dots W_6` are :math:`d \times d`, no bias;
-      sim is the cosine (eq. 17 names it; the code uses it everywhere).
-    * **The joint loss** (eq. 12–13) uses the GCN means :math:`s^{id}, s^{mo}` as printed (the code uses the
-      attention outputs) and the target's propagated embeddings, with the sign that makes it a loss (the code
-      maximises it). The flag is 1 when the target is one of the session's items or co-occurs with one in
-      training. A training sample's own session is among the training sessions, so every training target
-      co-occurs with its prefix and the flag would always be 1; with ``flag_leave_session_out`` (default) a pair
-      counts only when another training session holds it too (:math:`A_{jt} \ge 2`). :meth:`loss` therefore
-      expects batches of the training split, as the trainer gives it.
-    * **The co-occurrence loss** (eq. 17). As printed it is a ratio of cosines whose denominator, a sum of
-      cosines, changes sign, so it is unbounded below; we use the softmax (InfoNCE) form of the authors' code
-      (temperature 1, natural logarithm; the code's :math:`\log_{10}` only rescales it) with the paper's
-      positive, the plain mean of the top-:math:`l` co-occurring items (ties to the smaller id; items without
-      any co-occurrence are skipped). "The :math:`l` items with the lowest co-occurrence" are, for every item,
-      almost all others (count 0); we draw :math:`l` of them uniformly per item and step, dropping any draw that
-      co-occurs with the item. The loss runs on the items of the batch (its clicks and targets), not on the whole
-      catalogue every step as the code does, and on the propagated ID table.
-    * **Reductions and weights.** The main loss is the mean cross-entropy over the batch (eq. 15 writes a binary
-      cross-entropy over all items; the code and the issue use the softmax cross-entropy). The auxiliary losses
-      are summed over the batch's sessions (eq. 9–13) and items (eq. 17), as the code does, so :math:`\beta`
-      keeps the scale the paper tuned (``aux_reduction=mean`` averages them). One :math:`\beta` for all three
-      (eq. 16; the code has one per loss, all equal).
-    * **Ablations** (Table 3, Fig. 5). SRIM-IdMo (``alignment=False``) drops all of :math:`L_{align}` (the
-      section "ID and modality alignment", eq. 9–11); SRIM-JoIn (``joint=False``) drops :math:`L_{joint}`;
-      SRIM-DirAtt (``attention=same_qk``). ``use_text=False`` is the ID stream alone, where only :math:`L_{co}`
-      is auxiliary. A dataset without item text raises :class:`ConfigError` when ``use_text`` is on (no silent
-      fall-back to the ID stream).
-    * **Not from the paper, the code's bugs excluded**: the authors' code densifies the co-occurrence matrix
-      every forward (here a sparse product), never re-enters train mode after its first evaluation (the shared
-      trainer switches modes), and reports the best test value of each metric over epochs (the trainer selects
-      one epoch on validation).
+    Args:
+        config: the hyperparameters.
+        num_items: item ids run ``1..num_items``.
+        counts: the co-occurrence counts :math:`A` (eq. 6), for the flag and the negatives (this graph and the next
+            two: :meth:`graphs_for`).
+        propagation: the graph to propagate over, :math:`D^{-1} A` (eq. 4).
+        neighbours: the top-``co_samples`` co-occurrence counts of every item (the positives of eq. 17).
+        text_vectors: ``[num_items+1, D]`` item text vectors (row 0 zero), needed when ``use_text``.
     """
 
     name = "srim"
@@ -215,17 +151,6 @@ class SRIM(SessionRecommender):
 
     def __init__(self, config: SRIMConfig, num_items: int, counts: Data, propagation: Data, neighbours: Data,
                  text_vectors: Tensor | None = None):
-        """
-        Args:
-            config: the hyperparameters.
-            num_items: item ids run ``1..num_items``.
-            counts: the co-occurrence counts :math:`A` (eq. 6; :func:`~graphsbr.graphs.cooccurrence_graph`
-                without normalisation), for the flag and the negatives.
-            propagation: the graph to propagate over, :math:`D^{-1} A` (eq. 4).
-            neighbours: the top-``co_samples`` co-occurrence counts of every item (the positives of eq. 17).
-            text_vectors: ``[num_items+1, D]`` item text vectors (row 0 zero), needed when ``use_text``.
-            See :meth:`graphs_for` for the three graphs.
-        """
         super().__init__(config, num_items)
         _check(config)
         n, d = num_items + 1, config.dim
@@ -267,7 +192,11 @@ class SRIM(SessionRecommender):
         """
         config = config if config is not None else cls.Config()
         _check(config)
-        vectors = text_vectors_of(dataset, config) if config.use_text else None
+        vectors = dataset_text_vectors(dataset, config.text_encoder) if config.use_text else None
+        if config.use_text and vectors is None:
+            raise ConfigError(f"SRIM with use_text=true needs item text, but dataset {dataset.name} has none; set "
+                              "use_text=false (the ID stream only) or choose a dataset with item text (scientific, "
+                              "synthetic)")
         return cls(config, dataset.num_items, *cls.graphs_for(dataset.train, dataset.num_items, config), vectors)
 
     @staticmethod
@@ -331,15 +260,17 @@ class SRIM(SessionRecommender):
         return ids, modality
 
     # ------------------------------------------------------------------------------------------------ sessions
-    @staticmethod
-    def sessions(table: Tensor, batch: SequenceBatch, attention: DirectAttention | None) -> tuple[Tensor, Tensor]:
-        """``s [B, d]`` (eq. 5) and ``ŝ [B, d]`` (eq. 7–8) of one stream."""
+    def sessions(self, table: Tensor, batch: SequenceBatch, attention: DirectAttention | None
+                 ) -> tuple[Tensor, Tensor]:
+        """``s [B, d]`` (eq. 5) and ``ŝ [B, d]`` (eq. 7–8, or the last click's row with ``readout="last"``) of one
+        stream."""
         mask = batch.mask
         sequence = F.embedding(batch.items, table)  # S, [B, L, d]; padding rows are zero
         mean = masked_mean(sequence, mask, 1)  # eq. 5
-        if attention is None:
-            return mean, mean
-        return mean, masked_mean(attention(sequence, mask), mask, 1)  # eq. 7-8
+        attended = sequence if attention is None else attention(sequence, mask, packing=batch_packing(batch))
+        if self.config.readout == "last":
+            return mean, gather_last(attended, batch.lengths)
+        return mean, mean if attention is None else masked_mean(attended, mask, 1)  # eq. 8
 
     def represent(self, batch: SequenceBatch) -> dict[str, Tensor]:
         """The tables and session representations of both streams, and the scores of eq. 14 (``[B, N+1]``)."""
@@ -374,7 +305,8 @@ class SRIM(SessionRecommender):
             flag = self.cooccurs(batch.items, batch.mask, batch.targets, 2 if c.flag_leave_session_out else 1)
             auxiliary["joint"] = joint_loss(a, b, flag)
         if c.cooccurrence_loss:
-            anchors = torch.unique(torch.cat([batch.items[batch.mask], batch.targets]))
+            # padding (item 0) co-occurs with nothing: it leaves with the anchors that have no positive
+            anchors = torch.unique(torch.cat([batch.items.flatten(), batch.targets]))
             auxiliary["co"] = self.cooccurrence_loss(r["ids"], anchors)
         reduce = torch.sum if c.aux_reduction == "sum" else torch.mean
         auxiliary = {name: reduce(value) if value.numel() else value.sum() for name, value in auxiliary.items()}
@@ -400,10 +332,18 @@ class SRIM(SessionRecommender):
         return (hit & mask).any(1)
 
     def cooccurrence_loss(self, table: Tensor, anchors: Tensor) -> Tensor:
-        """``[A']`` eq. 17 (softmax form) for the ``anchors`` that co-occur with at least one item."""
+        r"""``[A']`` :math:`L_{co}` (eq. 17, softmax form) for the ``anchors`` that co-occur with at least one item:
+
+        .. math::
+            L_{co} = -\log \frac{\exp \mathrm{sim}(e^{id}_i, \bar e^+_i)}{\exp \mathrm{sim}(e^{id}_i, \bar e^+_i)
+            + \sum_{k=1}^{l} \exp \mathrm{sim}(e^{id}_i, e^{id-}_k)},
+
+        :math:`\bar e^+_i` the mean of the top-:math:`l` co-occurring items of :math:`i` (ties to the smaller id) and
+        :math:`e^{id-}_k` :math:`l` items drawn uniformly, a draw that co-occurs with :math:`i` dropped (every item
+        but a few has count 0, so "the :math:`l` items with the lowest co-occurrence" are any of them)."""
         positives = self.positives[anchors]  # [A, l], 0 = none
         has = positives > 0
-        keep = has.any(1)
+        keep = has.any(1).nonzero().squeeze(1)  # found once for the three
         anchors, positives, has = anchors[keep], positives[keep], has[keep]
         anchor = table[anchors]  # [A, d]
         mean = (table[positives] * has.unsqueeze(-1)).sum(1) / has.sum(1, keepdim=True)  # ē+, [A, d]
@@ -449,11 +389,22 @@ def cosine(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
 
 
 def alignment_losses(p_id: Tensor, p_mo: Tensor, cross: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``L_align.id``, ``L_align.mo`` (eq. 9) and ``L_id.mo`` (eq. 10), each ``[B]``, from the similarities of the
-    within-stream pairs ``p_id``, ``p_mo`` and of the cross-stream pair ``cross``:
-    :math:`\\log(1 + e^X / (1 + e^P)) = \\mathrm{softplus}(X - \\mathrm{softplus}(P))` and
-    :math:`\\log(1 + (e^{P_{id}} + e^{P_{mo}}) / (1 + e^X)) = \\mathrm{softplus}(\\mathrm{logaddexp}(P_{id},
-    P_{mo}) - \\mathrm{softplus}(X))`."""
+    r"""The three terms of :math:`L_{align}` (eq. 9–11), each ``[B]``. With the cosines of the within-stream pairs
+    ``p_id`` :math:`= P_{id} = \mathrm{sim}(W_1 s^{id}, W_2 \hat s^{id})`, ``p_mo`` :math:`= P_{mo} =
+    \mathrm{sim}(W_5 s^{mo}, W_6 \hat s^{mo})` and of the cross-stream pair ``cross`` :math:`= X =
+    \mathrm{sim}(W_3 s^{id}, W_4 s^{mo})`,
+
+    .. math::
+        L_{align.id} = \log\Big(1 + \frac{e^{X}}{1 + e^{P_{id}}}\Big) \ (9), \quad
+        L_{align.mo} = \log\Big(1 + \frac{e^{X}}{1 + e^{P_{mo}}}\Big), \quad
+        L_{id.mo} = \log\Big(1 + \frac{e^{P_{id}} + e^{P_{mo}}}{1 + e^{X}}\Big) \ (10),
+
+    computed as :math:`\mathrm{softplus}(X - \mathrm{softplus}(P))` and :math:`\mathrm{softplus}(\mathrm{logaddexp}(
+    P_{id}, P_{mo}) - \mathrm{softplus}(X))`. As printed, eq. 9's numerator compares :math:`W_3 s^{id}` with
+    :math:`W_4 \hat s^{id}` and eq. 10's :math:`W_1 s^{id}` with :math:`W_2 s^{id}`; we read the within-stream
+    pairs, "before and after" the attention, as the positives of eq. 9 and the negatives of eq. 10, and the
+    cross-stream pair as eq. 9's numerator, shared by both streams: the authors' code's scheme, before it swaps two
+    arguments."""
     align_id = F.softplus(cross - F.softplus(p_id))
     align_mo = F.softplus(cross - F.softplus(p_mo))
     id_mo = F.softplus(torch.logaddexp(p_id, p_mo) - F.softplus(cross))
@@ -461,32 +412,17 @@ def alignment_losses(p_id: Tensor, p_mo: Tensor, cross: Tensor) -> tuple[Tensor,
 
 
 def joint_loss(sim_id: Tensor, sim_mo: Tensor, flag: Tensor) -> Tensor:
-    """``[B]`` eq. 12–13: the ID loss primary where ``flag``, the modality loss primary elsewhere."""
+    r"""``[B]`` :math:`L_{joint}` (eq. 12–13) from ``sim_id`` :math:`= a = \mathrm{sim}(s^{id}, e^{id}_{m+1})` and
+    ``sim_mo`` :math:`= b = \mathrm{sim}(s^{mo}, e^{mo}_{m+1})` for the target :math:`m+1`:
+
+    .. math::
+        L_{joint.id} = \log(e^a + e^b) - a \ (12), \quad L_{joint.mo} = \log(e^a + e^b) - b, \quad
+        L_{joint} = \begin{cases} L_{joint.id} + 0.5\, L_{joint.mo} & flag = 1 \\
+        L_{joint.mo} + 0.5\, L_{joint.id} & \text{otherwise} \end{cases} \ (13).
+    """
     both = torch.logaddexp(sim_id, sim_mo)
     loss_id, loss_mo = both - sim_id, both - sim_mo  # eq. 12
     return torch.where(flag, loss_id + 0.5 * loss_mo, loss_mo + 0.5 * loss_id)  # eq. 13
-
-
-def neighbour_table(graph: Data, num_nodes: int, width: int) -> Tensor:
-    """``[num_nodes, width]`` the targets of every node's out-edges (at most ``width``, in edge order), 0-padded."""
-    source, target = graph.edge_index
-    degree = torch.bincount(source, minlength=num_nodes)
-    rank = torch.arange(source.numel()) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
-    keep = rank < width
-    table = torch.zeros(num_nodes, width, dtype=torch.long)
-    table[source[keep], rank[keep]] = target[keep]
-    return table
-
-
-def text_vectors_of(dataset: SessionDataset, config: SRIMConfig) -> Tensor:
-    """The dataset's item text encoded by ``config.text_encoder`` (cached), or the text vectors it ships."""
-    if dataset.text is not None:
-        return item_text_embedding(dataset, config.text_encoder)
-    if dataset.text_embedding is not None:
-        log.info("dataset %s ships item text vectors; text_encoder is not used", dataset.name)
-        return dataset.text_embedding
-    raise ConfigError(f"SRIM with use_text=true needs item text, but dataset {dataset.name} has none; set "
-                      "use_text=false (the ID stream only) or choose a dataset with item text (scientific, synthetic)")
 
 
 def _clear_after_loading(module: SRIM, incompatible_keys) -> None:
@@ -497,6 +433,8 @@ def _clear_after_loading(module: SRIM, incompatible_keys) -> None:
 def _check(config: SRIMConfig) -> None:
     if config.attention not in ATTENTIONS:
         raise ConfigError(f"attention: unknown {config.attention!r}; choose one of {', '.join(ATTENTIONS)}")
+    if config.readout not in READOUTS:
+        raise ConfigError(f"readout: unknown {config.readout!r}; choose one of {', '.join(READOUTS)}")
     if config.aux_reduction not in AUX_REDUCTIONS:
         raise ConfigError(f"aux_reduction: unknown {config.aux_reduction!r}; "
                           f"choose one of {', '.join(AUX_REDUCTIONS)}")

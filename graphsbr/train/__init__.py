@@ -1,4 +1,4 @@
-"""Training and evaluation (DESIGN §5): one trainer, one evaluator, one inference method for every model."""
+"""Training and evaluation: one trainer, one evaluator, one inference method for every model."""
 from .config import TrainConfig
 from .metrics import RankingMetrics, metric_names, target_ranks
 from .trainer import Trainer

@@ -1,4 +1,4 @@
-r"""Full-ranking metrics (DESIGN §5): ``hr@K``, ``mrr@K``, ``ndcg@K`` over all items but padding.
+r"""Full-ranking metrics: ``hr@K``, ``mrr@K``, ``ndcg@K`` over all items but padding.
 
 The rank of the target is one plus the number of *other* items scoring at least as high as it does, so ties count
 against the model (a constant scorer earns nothing):

@@ -12,6 +12,7 @@ from graphsbr.data.text import (
     TEXT_ENCODERS,
     SentenceTransformerEncoder,
     TfidfSvdEncoder,
+    dataset_text_vectors,
     item_text_embedding,
     text_encoder,
     truncated_svd,
@@ -133,6 +134,16 @@ def test_cache_off_writes_nothing(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------------ errors
+
+
+def test_dataset_text_vectors_encodes_text_else_takes_shipped_vectors(synthetic, monkeypatch):
+    used = []
+    monkeypatch.setattr(text_module, "item_text_embedding", lambda data, encoder: used.append(encoder) or "encoded")
+    assert dataset_text_vectors(synthetic, "minilm") == "encoded" and used == ["minilm"]
+    shipped = torch.ones(synthetic.num_items + 1, 3)
+    assert dataset_text_vectors(replace(synthetic, text=None, text_embedding=shipped), "minilm") is shipped
+    assert dataset_text_vectors(replace(synthetic, text=None, text_embedding=None)) is None
+    assert used == ["minilm"]  # shipped vectors are never re-encoded
 
 
 def test_bad_input(synthetic):

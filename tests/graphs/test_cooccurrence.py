@@ -5,7 +5,7 @@ import torch
 
 from graphsbr.data.dataset import SessionSplit
 from graphsbr.errors import DataError
-from graphsbr.graphs import cooccurrence, cooccurrence_graph
+from graphsbr.graphs import cooccurrence, cooccurrence_graph, neighbour_table
 
 SESSIONS = [[1, 2, 3, 2], [2, 3], [4, 4, 1]]  # item sets {1,2,3}, {2,3}, {1,4}
 
@@ -61,6 +61,15 @@ def test_top_k_exact():
     graph = cooccurrence_graph(split, 5, top_k=2, normalize=True)
     assert edges(graph) == [(1, 2), (1, 3), (2, 1), (2, 3), (3, 1), (3, 2), (4, 1)]
     assert torch.equal(graph.edge_weight, torch.tensor([0.5, 0.5, 1 / 3, 2 / 3, 1 / 3, 2 / 3, 1.0]))
+
+
+def test_neighbour_table_exact():
+    split = SessionSplit.from_sequences(SESSIONS)
+    graph = cooccurrence_graph(split, 5)  # 1 -> 2, 3, 4; 2 -> 1, 3; 3 -> 1, 2; 4 -> 1
+    assert neighbour_table(graph, 6, 2).tolist() == [[0, 0], [2, 3], [1, 3], [1, 2], [1, 0], [0, 0]]
+    assert neighbour_table(graph, 6, 4)[1].tolist() == [2, 3, 4, 0]
+    table = neighbour_table(cooccurrence_graph(split, 5, top_k=1), 6, 1)  # 1 -> 2, 2 -> 3, 3 -> 2, 4 -> 1
+    assert table.dtype == torch.long and table.tolist() == [[0], [2], [3], [2], [1], [0]]
 
 
 def test_session_counts_once_per_pair():

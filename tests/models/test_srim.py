@@ -32,6 +32,7 @@ VARIANTS = {
     "one GCN layer": {"num_layers": 1},
     "top-3 propagation graph": {"graph_top_k": 3},
     "beta 0.01": {"beta": 0.01},
+    "last-click read-out": {"readout": "last"},
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -245,6 +246,18 @@ def test_every_switch_changes_the_computation(dataset, vectors, name):
     assert set(parts) == expected_parts.get(name, set(full_parts))
 
 
+@pytest.mark.parametrize("attention", ["direct", "none"])
+def test_last_click_readout_is_the_attended_row_of_the_last_click(attention):
+    model = tiny([[1, 2, 3], [2, 4]], 4, readout="last", attention=attention).eval()
+    batch = sequence_batch([[1, 2, 3], [4, 2, 0]], [2, 1])
+    ids, _ = model.tables()
+    s, hat = model.sessions(ids, batch, model.id_attention)
+    sequence = ids[batch.items]
+    attended = sequence if attention == "none" else model.id_attention(sequence, batch.mask)
+    assert torch.allclose(hat, attended[[0, 1], [2, 1]])  # rows' last clicks: positions 2 and 1
+    assert torch.allclose(s, sequence.sum(1) / batch.lengths.unsqueeze(1))  # eq. 5 stays the mean
+
+
 def test_attention_variants(dataset, vectors):
     assert build(dataset, vectors).id_attention.query is not None
     assert build(dataset, vectors, attention="same_qk").id_attention.query is None  # SRIM-DirAtt: Q = K
@@ -253,7 +266,8 @@ def test_attention_variants(dataset, vectors):
 
 @pytest.mark.parametrize("setting", [{"attention": "bogus"}, {"text_encoder": "bert"}, {"aux_reduction": "median"},
                                      {"dim": 10, "num_heads": 3}, {"beta": -1.0}, {"co_samples": 0},
-                                     {"num_layers": -1}, {"dropout": 1.0}, {"graph_top_k": -2}])
+                                     {"num_layers": -1}, {"dropout": 1.0}, {"graph_top_k": -2},
+                                     {"readout": "first"}])
 def test_invalid_settings_raise(dataset, setting):
     with pytest.raises(ConfigError):
         SRIM.from_dataset(dataset, make_config(SRIMConfig, setting))
@@ -279,7 +293,7 @@ def test_text_encoder_setting_chooses_the_encoder(dataset, monkeypatch):
         used.append(encoder)
         return torch.randn(data.num_items + 1, 7)
 
-    monkeypatch.setattr("graphsbr.models.srim.item_text_embedding", fake)
+    monkeypatch.setattr("graphsbr.data.text.item_text_embedding", fake)
     model = SRIM.from_dataset(dataset, SRIMConfig(**SMALL, text_encoder="minilm"))
     assert used == ["minilm"] and model.text_projection.in_features == 7
 
@@ -326,6 +340,7 @@ def test_a_few_steps_lower_the_loss(dataset, vectors):
     assert losses[-1] < losses[0] - 0.5, losses
 
 
+@pytest.mark.slow
 def test_beats_pop(dataset):
     config = TrainConfig(epochs=2, batch_size=128, lr=3e-3, weight_decay=0.0, progress=False)
     pop = Trainer(MODELS["pop"].from_dataset(dataset), dataset, config).fit()["test"]["hr@20"]

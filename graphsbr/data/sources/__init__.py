@@ -1,4 +1,4 @@
-"""Dataset sources: one module per on-disk format (DESIGN §2), each with ``find(folder)`` and ``read(files)``.
+"""Dataset sources: one module per on-disk format, each with ``find(folder)`` and ``read(files)``.
 
 ``find`` searches a dataset folder recursively and returns the files it would read (main file first) or ``None``;
 ``read`` returns one of the records of :mod:`graphsbr.data.records`; ``EXPECTED`` says which files it needs.

@@ -1,4 +1,4 @@
-r"""The built-in default dataset: a synthetic click log with categories, brands and item text (DESIGN §2).
+r"""The built-in default dataset: a synthetic click log with categories, brands and item text.
 
 Deterministic by ``seed`` (one ``numpy.random.Generator(PCG64(seed))``), fast (about 0.1 s for the default size),
 and built so that side information carries signal a model can use:

@@ -14,16 +14,16 @@ from ...nn.attention import MultiHeadAttention
 from ...nn.dropout import Dropout
 from ...nn.init import INIT_STD, reset_linear
 from ...nn.item_encoder import ItemEncoder
-from ...nn.packing import Packing
+from ...nn.packing import batch_packing
 from ...nn.transformer import TransformerEncoder
 from ..base import SessionRecommender
 
 
 @dataclass
 class COREConfig:
-    """CORE-trm's hyperparameters; the defaults are the authors' (``props/core_trm.yaml`` of their code). Their
-    training (``train_defaults``) is RecBole's defaults with ``props/overall.yaml``: Adam with lr 1e-3, batch 2048, up
-    to 300 epochs, stopped after 5 without a better validation MRR@20.
+    """CORE-trm's hyperparameters; the defaults are the authors' (the CORE-trm configuration of their code). Their
+    training (``train_defaults``) is RecBole's defaults with their code's overall configuration: Adam with lr 1e-3,
+    batch 2048, up to 300 epochs, stopped after 5 without a better validation MRR@20.
 
     Attributes:
         dim: the embedding and hidden size :math:`d`.
@@ -117,10 +117,10 @@ class CORE(SessionRecommender):
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
         mask = batch.mask  # [B, L]
-        packing = Packing(mask, batch.clicks)  # embeddings, norm and dropout of the real clicks only
+        packing = batch_packing(batch)  # embeddings, norm and dropout of the real clicks only
         x = self.session_dropout(F.embedding(packing.pack(batch.items), table))  # [N, d]
         h = self.dropout(self.input_norm(x + self.position(packing.positions())))
-        logits = self.weight(self.encoder(packing.unpack(h), mask)).squeeze(-1)  # [B, L]
+        logits = self.weight(self.encoder(packing.unpack(h), mask, packing=packing)).squeeze(-1)  # [B, L]
         alpha = torch.softmax(logits.float().masked_fill(~mask, float("-inf")), dim=1).to(x.dtype)
         return F.normalize((alpha.unsqueeze(-1) * packing.unpack(x)).sum(1), dim=-1)
 

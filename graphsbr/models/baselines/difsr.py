@@ -23,8 +23,8 @@ SINGLE_VALUED_LOSSES = ("ce", "bce")
 
 @dataclass
 class DIFSRConfig(SASRecConfig):
-    """DIF-SR's hyperparameters; the defaults are the authors' Amazon Beauty configuration (``configs/`` of their
-    code: 4 layers, 8 heads, ``dim`` 256, attribute size 64, dropout 0.5 / 0.3, :math:`\\lambda = 10`), except the
+    """DIF-SR's hyperparameters; the defaults are the authors' Amazon Beauty configuration (in their code:
+    4 layers, 8 heads, ``dim`` 256, attribute size 64, dropout 0.5 / 0.3, :math:`\\lambda = 10`), except the
     loss of single-valued fields (see ``single_valued_aap``). So is the training (``train_defaults``): Adam with lr
     1e-4, batch 2048, up to 200 epochs, evaluated every 2 and stopped after 10 evaluations without a better validation
     Recall@20 (patience 20 epochs here, where every epoch is evaluated; the epoch is selected by the comparison's

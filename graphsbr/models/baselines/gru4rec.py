@@ -22,8 +22,8 @@ class GRU4RecConfig:
         num_layers: stacked GRU layers.
         dropout: dropout on the input item embeddings.
         max_len: keep only the last ``max_len`` clicks of a prefix. 50 (RecBole's default and the leave-one-out
-            protocol's length) truncates 35 of Diginetica's 650k training prefixes and bounds the recurrence on
-            long user histories; ``None`` keeps every click.
+            protocol's length) truncates very few session prefixes (``benchmarks/RESULTS.md``) and bounds the
+            recurrence on long user histories; ``None`` keeps every click.
         item_encoder: the item table (``embedding``, ``gat`` or ``gcn``).
     """
 

@@ -15,7 +15,7 @@ from ...nn.attention import MultiHeadAttention
 from ...nn.dropout import Dropout
 from ...nn.init import INIT_STD
 from ...nn.item_encoder import ItemEncoder
-from ...nn.packing import Packing
+from ...nn.packing import Packing, batch_packing
 from ...nn.side_embedding import SideEmbedding
 from ...nn.transformer import TransformerEncoder
 from ..base import SessionRecommender, cross_entropy, gather_last, select_side_fields
@@ -23,8 +23,8 @@ from ..base import SessionRecommender, cross_entropy, gather_last, select_side_f
 
 @dataclass
 class SASRecConfig:
-    """SASRec's hyperparameters; the defaults are RecBole's SASRec (the setup of the RecBole comparison in the
-    design notes and of most papers that use SASRec as a baseline).
+    """SASRec's hyperparameters; the defaults are RecBole's SASRec (the setup of most papers that use SASRec as a
+    baseline; ASIF and COMIF run on RecBole).
 
     Attributes:
         dim: the embedding and hidden size :math:`d`.
@@ -120,13 +120,13 @@ class SASRec(SessionRecommender):
         self.input_norm.reset_parameters()
         self.encoder.reset_parameters()
 
-    def encode(self, batch: SequenceBatch, table: Tensor) -> Tensor:
+    def encode(self, batch: SequenceBatch, table: Tensor, packing: Packing | None = None) -> Tensor:
         """``[B, L, d]`` the states at every position; the state at click :math:`t` sees clicks :math:`\\le t`."""
         length = batch.items.size(1)
         if length > self.config.max_len:
             raise ValueError(f"batch of width {length} exceeds max_len={self.config.max_len}; "
                              "collate with max_len=model.max_len")
-        packing = Packing(batch.mask, batch.clicks)  # embeddings, norm and dropout of the real clicks only
+        packing = packing or batch_packing(batch)  # embeddings, norm and dropout of the real clicks only
         h = F.embedding(packing.pack(batch.items), table)  # [N, d]
         context = {}
         if self.side_attention:
@@ -134,7 +134,7 @@ class SASRec(SessionRecommender):
                        "position": self.position.weight[:length].unsqueeze(0)}  # [1, L, d]
         else:
             h = h + self.position(packing.positions())
-        return self.encoder(packing.unpack(self.dropout(self.input_norm(h))), batch.mask, **context)
+        return self.encoder(packing.unpack(self.dropout(self.input_norm(h))), batch.mask, packing=packing, **context)
 
     def represent(self, batch: SequenceBatch, table: Tensor) -> Tensor:
         """``[B, d]`` the state at the last real click."""
@@ -151,9 +151,10 @@ class SASRec(SessionRecommender):
     def sequence_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """The objective at every real position of every session (SASRec's own training, with a softmax)."""
         table = self.item_encoder()
-        mask = batch.targets > 0  # [B, L]
-        states = self.encode(batch, table)[mask]  # [M, d]
-        return self.objective(states, table, batch.targets[mask], {k: v[mask] for k, v in batch.target_side.items()})
+        packing = batch_packing(batch)  # every real click has a target (the next click)
+        states = packing.pack(self.encode(batch, table, packing))  # [M, d]
+        targets = {k: packing.pack(v) for k, v in batch.target_side.items()}
+        return self.objective(states, table, packing.pack(batch.targets), targets)
 
     def objective(self, states: Tensor, table: Tensor, targets: Tensor,
                   target_side: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
