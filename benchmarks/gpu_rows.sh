@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One GPU call that trains table rows under a fixed budget and brings back what the CPU needs to carry the
-# unfinished ones on. What the first GPU session taught (results/gpu-session/README.md): the runs are bound by the
+# unfinished ones on. What the first GPU session taught (runs/gpu-session/README.md): the runs are bound by the
 # CPU side of their steps, so only a few run at once, and ten minutes cannot converge a row trained at lr 1e-4.
-#   1. the CUDA speed cells of SASRec and COMIF on DATASET, alone on the GPU (speed.py, 10 timed steps);
+#   1. the CUDA speed cells of SASRec and COMIF on DATASET, alone on the GPU (speed.py table, 10 timed steps);
 #   2. the rows (`benchmarks/reproduce.py ARGS... --device cuda`) and, beside them, the CUDA tests (-v, so each
 #      verdict reaches the file even if the call is cut short);
 #   3. OUT/runs.tgz: every run folder without its checkpoints, and the logs; OUT/NAME.last.pt.NN: the resume
@@ -24,7 +24,7 @@ stamp() { echo "$1 at $((SECONDS - start)) s" >> "$work/env.txt"; }
   > "$work/env.txt" 2>&1
 
 checks=${CHECKS:-1}
-[ "$checks" = 1 ] && timeout 60 python benchmarks/speed.py --device "$device" --root "$root" --threads 4 --datasets "$dataset" \
+[ "$checks" = 1 ] && timeout 60 python benchmarks/speed.py table --device "$device" --root "$root" --threads 4 --datasets "$dataset" \
   --models sasrec comif --warmup 3 --steps 10 --eval-samples 2000 --out "$work/speed-$device-$dataset" \
   > "$work/speed.log" 2>&1
 [ "$checks" = 1 ] && stamp "speed done"

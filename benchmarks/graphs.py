@@ -1,4 +1,4 @@
-"""Seconds and peak memory to build the global graphs on a dataset's training sessions, ours against networkx.
+"""How fast the global graphs build: seconds and peak memory on a dataset's training sessions, ours against networkx.
 
     python benchmarks/graphs.py --dataset diginetica --root ../shared/data --out benchmarks/results/graphs-diginetica
 
@@ -20,32 +20,34 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
-import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import networkx as nx
 import torch
 
 from graphsbr import load_dataset
+from graphsbr.bench import (
+    command_line,
+    machine,
+    markdown_table,
+    peak_resident_mb,
+    reset_peak_resident,
+    resident_mb,
+    write_report,
+)
 from graphsbr.graphs import cooccurrence_graph, from_networkx, item_transition_graph, side_transition_graph
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import reset_peak, status_mb
 
 TOP_K = 20
 
 
 def measure(name, build, repeat, check=None):
     """Peak RSS growth of a cold first build, then ``check(graph)``, then the seconds of ``repeat`` more builds."""
-    reset_peak()  # the first build is measured cold
-    before = status_mb("VmRSS")
+    reset_peak_resident()  # the first build is measured cold
+    before = resident_mb()
     graph = build()
-    growth = status_mb("VmHWM") - before
+    growth = peak_resident_mb() - before
     if check is not None:
         check(graph)
     seconds = []
@@ -54,7 +56,7 @@ def measure(name, build, repeat, check=None):
         graph = build()
         seconds.append(time.perf_counter() - start)
     return {"graph": name, "edges": int(graph.edge_index.size(1)), "repeat": repeat,
-            "seconds_min": round(min(seconds), 3), "seconds_median": round(sorted(seconds)[len(seconds) // 2], 3),
+            "seconds_min": round(min(seconds), 6), "seconds_median": round(sorted(seconds)[len(seconds) // 2], 6),
             "peak_rss_growth_mb": round(growth, 1)}
 
 
@@ -156,19 +158,6 @@ def run_one(args, builders):
     return measure(args.only, networkx_build, args.nx_repeat, check=lambda graph: check_same(args.only, ours(), graph))
 
 
-def machine_info():
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"cpu": model, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__,
-            "networkx": nx.__version__, "python": platform.python_version()}
-
-
-def command_line():
-    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "GRAPHSBR_CACHE") if k in os.environ)
-    return f"{env} python {shlex.join(['benchmarks/graphs.py', *sys.argv[1:]])}".strip()
-
-
 def markdown(report):
     info, inputs = report["machine"], report["inputs"]
     lines = [f"# Global graph building on {report['dataset']}: graphsbr against networkx", "",
@@ -179,15 +168,16 @@ def markdown(report):
                       "for both builders: every number and ratio below is on this same fraction")
     lines[-1] += "."
     lines += [(f"Machine: {info['cpu']}, {info['cpu_count']} CPUs, torch threads {info['torch_threads']}, "
-               f"torch {info['torch']}, networkx {info['networkx']}, Python {info['python']}."), "",
-              ("| graph | edges | graphsbr s (best / median) | networkx s (best / median) | networkx / graphsbr "
-               "(median) | graphsbr peak RSS growth MB | networkx peak RSS growth MB |"),
-              "|---|---|---|---|---|---|---|"]
+               f"torch {info['torch']}, networkx {info['networkx']}, Python {info['python']}."), ""]
+    rows = []
     for row in report["graphs"]:
         ours, theirs = row["graphsbr"], row["networkx"]
-        lines.append(f"| {row['graph']} | {ours['edges']:,} | {ours['seconds_min']:.3f} / {ours['seconds_median']:.3f} "
-                     f"| {theirs['seconds_min']:.2f} / {theirs['seconds_median']:.2f} | {row['ratio']:,.1f}× "
-                     f"| {ours['peak_rss_growth_mb']:,.1f} | {theirs['peak_rss_growth_mb']:,.1f} |")
+        rows.append([row["graph"], f"{ours['edges']:,}", f"{ours['seconds_min']:.3f} / {ours['seconds_median']:.3f}",
+                     f"{theirs['seconds_min']:.2f} / {theirs['seconds_median']:.2f}", f"{row['ratio']:,.1f}×",
+                     f"{ours['peak_rss_growth_mb']:,.1f}", f"{theirs['peak_rss_growth_mb']:,.1f}"])
+    lines += markdown_table(["graph", "edges", "graphsbr s (best / median)", "networkx s (best / median)",
+                             "networkx / graphsbr (median)", "graphsbr peak RSS growth MB",
+                             "networkx peak RSS growth MB"], rows)
     lines += ["", (f"Seconds: best and median of {report['repeat']} (graphsbr) and {report['nx_repeat']} "
                    "(networkx) builds after a first one; peak RSS growth: during that first build, each (graph, "
                    "builder) in a fresh process. Each networkx graph was checked equal to graphsbr's (same edges, "
@@ -235,13 +225,13 @@ def main():
             print(impl, json.dumps(row[key]), flush=True)
         row["ratio"] = round(row["networkx"]["seconds_median"] / row["graphsbr"]["seconds_median"], 1)
         rows.append(row)
-    report = {"dataset": args.dataset, "command": command_line(), "machine": machine_info(), "inputs": inputs,
-              "repeat": args.repeat, "nx_repeat": args.nx_repeat, "graphs": rows}
+    report = {"dataset": args.dataset, "command": command_line("benchmarks/graphs.py", sys.argv[1:]),
+              "machine": {**machine(), "networkx": nx.__version__}, "inputs": inputs, "repeat": args.repeat,
+              "nx_repeat": args.nx_repeat, "graphs": rows}
     text = markdown(report)
     print(text)
     if args.out:
-        Path(args.out + ".md").write_text(text)
-        Path(args.out + ".json").write_text(json.dumps(report, indent=1) + "\n")
+        write_report(args.out, text, report)
 
 
 if __name__ == "__main__":

@@ -1,33 +1,37 @@
-"""Train each seed model on the datasets of its paper, and every baseline on the same data, and set the results
-beside the papers' numbers.
+"""How close to the papers: each seed model and every baseline on the papers' datasets, beside the papers' numbers.
+
+Trains each seed model on the datasets of its paper and every baseline on the same data, and sets the results
+beside the papers' numbers; or compares any models and variants (ablations, settings) on any dataset:
 
     python benchmarks/reproduce.py --root ../shared/data --budget-minutes 10 --seeds 0 1 2 --jobs 2 --threads 1
     python benchmarks/reproduce.py --root ../shared/data --datasets beauty --seeds 0 \\
-        --variant "beauty::COMIF w/o UPA=comif:upa_weight=0" --device cuda --jobs 12 --out benchmarks/results/beauty
+        --variant "beauty::COMIF w/o UPA=comif:upa_weight=0" --device cuda --jobs 12 --out benchmarks/runs/beauty
+    python benchmarks/reproduce.py --datasets synthetic --models --seeds 0 1 2 --budget-minutes 0 --set epochs=3 \\
+        --variant "A2D-MTL=a2dmtl:dim=64" --variant "w/o CATE=a2dmtl:dim=64,use_category=false" \\
+        --variant "SASRec=sasrec:dim=64" --out OUT --report OUT/summary.md     # variants alone, no paper rows
 
 Every model runs with its defaults, which are its paper's hyperparameters, through ``python -m graphsbr train``
-(validation-based selection; the test split is read once, at the selected epoch), one process per (model, seed),
-``--jobs`` at a time, each under ``--budget-minutes`` (it stops after the epoch in which the budget runs out).
-A run folder that already has ``results.json`` is reused (or, if it stopped on an epoch cap lower than the one
-asked for now, resumed up to the new cap) and a started one resumes, so a killed reproduction continues where it
-stopped. ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation) on one dataset, or on every
-chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each run's results and
-validation history: rows trained on another machine, or whose folders are gone.
+(validation-based selection; the test split is read once, at the selected epoch), one process per (row, seed),
+``--jobs`` at a time, each under ``--budget-minutes`` (it stops after the epoch in which the budget runs out; 0: no
+budget). A run folder that already has ``results.json`` is reused (or, if it stopped on an epoch cap lower than the
+one asked for now, resumed up to the new cap) and a started one resumes, so a killed reproduction continues where
+it stopped (:func:`graphsbr.bench.train_run`). ``--models`` picks the plain rows (``--models`` alone: none).
+``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation, a setting to compare) on one dataset,
+or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each run's
+results and validation history: rows trained on another machine, or whose folders are gone.
 
-Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with every model as a row, our mean ±
-std over the seeds beside the paper's number and the relative gap, and paired significance tests between each seed
-model and the best baseline (chosen on *validation*) over the per-sample reciprocal ranks of the test split
-(``ranks.pt`` of each run, averaged over the seeds both have).
+Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
+every row, our mean ± std over the seeds beside the paper's number and the relative gap
+(:data:`graphsbr.bench.PAPER`), and paired significance tests between each seed model and the best baseline (chosen
+on *validation*) over the per-sample reciprocal ranks of the test split (``ranks.pt`` of each run, averaged over the
+seeds both have). On a dataset of no paper (``synthetic``) every model but the baselines counts as a seed model.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import shlex
+import logging
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,42 +39,45 @@ from pathlib import Path
 
 import torch
 
-from graphsbr.train.config import RESUMABLE, parse_assignments
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import parse_run
-from paper_numbers import PAPER, PROTOCOL_NOTES
+from graphsbr.bench import (
+    PAPER,
+    PROTOCOL_NOTES,
+    command_line,
+    history,
+    include,
+    mean_std,
+    paper_value,
+    parse_variant,
+    run_folder,
+    train_run,
+)
+from graphsbr.train.config import parse_assignments
 
 #: the seed models of each dataset (the datasets of their papers that we have), then the baselines run on each
 SEED_MODELS = {"diginetica": ("a2dmtl", "scorenet"), "tmall": ("a2dmtl", "scorenet"), "beauty": ("comif", "asif"),
                "scientific": ("srim",)}
 BASELINES = ("pop", "gru4rec", "srgnn", "sasrec", "core", "nova", "difsr")
-#: the metrics each dataset's papers report (P@K = hr@K)
+#: the metrics each dataset's papers report (P@K = hr@K), and those of a dataset without a paper
 METRICS = {"diginetica": ("hr@10", "hr@20", "mrr@10", "mrr@20"), "tmall": ("hr@10", "hr@20", "mrr@10", "mrr@20"),
            "beauty": ("hr@10", "hr@20", "ndcg@10", "ndcg@20"), "scientific": ("hr@10", "hr@20", "mrr@10", "mrr@20")}
+OTHER_METRICS = ("hr@20", "mrr@20", "ndcg@20")
 NAMES = {"a2dmtl": "A²D-MTL", "scorenet": "ScoreNet", "comif": "COMIF", "asif": "ASIF", "srim": "SRIM", "pop": "Pop",
          "gru4rec": "GRU4Rec", "srgnn": "SR-GNN", "sasrec": "SASRec", "core": "CORE", "nova": "NOVA",
          "difsr": "DIF-SR"}
-REPO = Path(__file__).resolve().parents[1]
 
 
-def parse_variant(text: str) -> tuple[str | None, str, str, dict]:
-    """``"beauty::COMIF w/o UPA=comif:upa_weight=0"`` -> ``("beauty", "COMIF w/o UPA", "comif", {"upa_weight": "0"})``
-    (without ``DATASET::`` the variant runs on every chosen dataset; the rest is a ``compare.py`` run)."""
-    dataset, _, run = text.rpartition("::")
-    label, model, settings = parse_run(run)
-    if not label or not model or label == model:
-        raise SystemExit(f"--variant {text!r}: expected [DATASET::]LABEL=MODEL:key=value,...")
-    return dataset or None, label, model, settings
+def seed_models(dataset: str) -> tuple[str, ...]:
+    """The seed models of ``dataset``'s papers; on a dataset of no paper, every seed model."""
+    return SEED_MODELS.get(dataset) or tuple(dict.fromkeys(sum(SEED_MODELS.values(), ())))
 
 
 def plan(args) -> list[dict]:
     """Every run: dataset, row label, model, settings, seed and folder."""
+    variants = [parse_variant(text) for text in args.variant]
     runs = []
     for dataset in args.datasets:
-        rows = [(NAMES[m], m, {}) for m in SEED_MODELS[dataset] + BASELINES if m in args.models]
-        rows += [(label, model, settings) for only, label, model, settings in map(parse_variant, args.variant)
-                 if only in (None, dataset)]
+        rows = [(NAMES[m], m, {}) for m in seed_models(dataset) + BASELINES if m in args.models]
+        rows += [(label, model, settings) for only, label, model, settings in variants if only in (None, dataset)]
         for label, model, settings in rows:
             seeds = args.variant_seeds if (settings and args.variant_seeds) else args.seeds
             for seed in seeds:
@@ -79,67 +86,7 @@ def plan(args) -> list[dict]:
     return runs
 
 
-def run_folder(parent: Path, label: str, seed: int) -> Path:
-    """``parent/LABEL-seedN``, the label's characters other than letters, digits and ``.+-`` as ``_``."""
-    return parent / f"{re.sub(r'[^A-Za-z0-9.+-]+', '_', label).strip('_')}-seed{seed}"
-
-
-def stop_reason(results: dict) -> str:
-    """Why a run stopped: its patience, its epoch cap, or its budget."""
-    train = results["config"]["train"]
-    if results["epochs_run"] - results["best_epoch"] >= train["patience"]:
-        return "patience"
-    return "epochs" if results["epochs_run"] >= train["epochs"] else "budget"
-
-
-def train(run: dict, args) -> dict:
-    """One run in its own process; its results.json (or the reason it has none)."""
-    folder = run["folder"]
-    results = folder / "results.json"
-    settings = {**parse_assignments(args.set), **run["settings"]}
-    if results.is_file():
-        done = json.loads(results.read_text())
-        if stop_reason(done) != "epochs" or int(settings.get("epochs", 0)) <= done["epochs_run"]:
-            return {**run, "results": done}
-    command = [sys.executable, "-m", "graphsbr", "train", "--model", run["model"], "--dataset", run["dataset"],
-               "--out", str(folder), "--seed", str(run["seed"]), "--budget-minutes", str(args.budget_minutes),
-               "--device", args.device, "--quiet", "--set", f"threads={args.threads}"]
-    command += ["--root", args.root] if args.root else []
-    if (folder / "last.pt").is_file():  # a resumed run keeps the settings its config.yaml records
-        command.append("--resume")
-        settings = {k: v for k, v in settings.items() if k in RESUMABLE}
-    command += [f"--set={k}={v}" for k, v in settings.items()]
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": str(args.threads)}
-    start = time.perf_counter()
-    with open(folder.parent / f"{folder.name}.log", "a") as log:
-        try:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
-                                  timeout=args.budget_minutes * 60 * 2 + args.grace).returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
-    print(f"{run['dataset']:>10} {run['label']:<24} seed {run['seed']}: "
-          f"{'done' if results.is_file() else f'failed ({code})'} in {time.perf_counter() - start:.0f} s", flush=True)
-    if results.is_file():
-        return {**run, "results": json.loads(results.read_text())}
-    tail = (folder.parent / f"{folder.name}.log").read_text().strip().splitlines()[-1:] or [str(code)]
-    return {**run, "error": tail[0][:200]}
-
-
 # ------------------------------------------------------------------------------------------------------ report
-def paper_value(dataset: str, model: str, metric: str) -> tuple[float | None, str]:
-    """The paper's number for a row (the seed model's own paper first, then the other paper's copy)."""
-    for key, entry in PAPER.get(dataset, {}).items():
-        if key.split("@")[0] == model and metric in entry["metrics"]:
-            return entry["metrics"][metric], entry["source"].split("__")[0]
-    return None, ""
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def rows_of(dataset: str, finished: list[dict]) -> list[dict]:
     rows: dict[str, dict] = {}
     for run in finished:
@@ -169,15 +116,15 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
         return {r["seed"] for r in row["runs"] if (Path(r["folder"]) / "ranks.pt").is_file()}
 
     baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and r["runs"]]
-    if not baselines:
+    seeded = [r for r in rows if r["model"] in seed_models(dataset) and not r["settings"] and r["runs"]]
+    if not baselines or not seeded:
         return []
     best = max(baselines, key=lambda r: statistics.mean(x["results"]["valid"][selection] for x in r["runs"]))
     lines = [(f"Paired tests over the {dataset} test samples' reciprocal ranks (MRR@20 per sample, averaged over the "
               f"seeds both have) against the best baseline on validation {selection}, **{best['label']}**:"), "",
-             "| model | seeds | MRR@20 difference | paired t p | Wilcoxon p | randomization p |", "|---|---|---|---|---|---|"]
-    for row in rows:
-        if row["model"] not in SEED_MODELS[dataset] or row["settings"] or not row["runs"]:
-            continue
+             "| model | seeds | MRR@20 difference | paired t p | Wilcoxon p | randomization p |",
+             "|---|---|---|---|---|---|"]
+    for row in seeded:
         seeds = {r["seed"] for r in row["runs"]} & {r["seed"] for r in best["runs"]}
         if not seeds:
             continue
@@ -195,7 +142,7 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
 
 
 def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
-    metrics = METRICS[dataset]
+    metrics = METRICS.get(dataset, OTHER_METRICS)
     lines = [("| model | seeds | " + " | ".join(f"{m} (paper, gap)" for m in metrics)
               + " | epochs (best) | train min | samples/s |"), "|---" * (len(metrics) + 5) + "|"]
     for row in rows:
@@ -215,25 +162,6 @@ def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
         lines.append(f"| {row['label']} | {len(results)} | " + " | ".join(cells)
                      + f" | {epochs} | {minutes:.1f} | {rate:,.0f} |")
     return lines + [""]
-
-
-def history(run: dict) -> list[dict]:
-    """The run's validation metrics per epoch: from its ``metrics.jsonl``, else as an earlier report kept them."""
-    path = Path(run["folder"]) / "metrics.jsonl"
-    if path.is_file():
-        return [{"epoch": h["epoch"], "valid": h["valid"]} for h in map(json.loads, path.read_text().splitlines())]
-    return run.get("history", [])
-
-
-def include(finished: list[dict], reports: list[str], datasets: list[str]) -> list[dict]:
-    """The runs of earlier reports' JSON (``--include``) before ``finished``; a finished run of this plan takes the
-    place (in the tables' order too) of the same dataset, row and seed of theirs."""
-    key = lambda run: (run["dataset"], run["label"], run["seed"])
-    fresh = {key(r): r for r in finished if "results" in r}
-    kept = [fresh.get(key(r), r) for path in reports for r in json.loads(Path(path).read_text())
-            if "results" in r and r["dataset"] in datasets]
-    theirs = {key(r) for r in kept}
-    return kept + [r for r in finished if key(r) not in theirs]
 
 
 def matched_table(rows: list[dict], epochs: list[int], metrics: tuple[str, ...]) -> list[str]:
@@ -267,7 +195,7 @@ def chart(tables: dict[str, list[dict]], path: Path) -> str:
         rows = [r for r in rows if r["runs"]]
         labels = [r["label"] for r in rows]
         stats = [mean_std([x["results"]["test"]["hr@20"] for x in r["runs"]]) for r in rows]
-        colours = ["tab:orange" if r["model"] in SEED_MODELS[dataset] else "tab:blue" for r in rows]
+        colours = ["tab:orange" if r["model"] in seed_models(dataset) else "tab:blue" for r in rows]
         axis.bar(range(len(rows)), [m for m, _ in stats], yerr=[s for _, s in stats], color=colours, capsize=3)
         for x, row in enumerate(rows):
             paper, _ = paper_value(dataset, row["model"], "hr@20") if not row["settings"] else (None, "")
@@ -282,14 +210,16 @@ def chart(tables: dict[str, list[dict]], path: Path) -> str:
     return path.name
 
 
-def report(finished: list[dict], args, seconds: float) -> str:
+def report(finished: list[dict], args, seconds: float, command: str) -> str:
+    """Writes the report (markdown, JSON of every run with its validation history, PNG) and returns its text."""
     report_path = Path(args.report or Path(args.out) / "reproduction.md")
+    report_path.parent.mkdir(parents=True, exist_ok=True)
     datasets = [d for d in args.datasets if any(r["dataset"] == d for r in finished)]
     tables = {d: rows_of(d, finished) for d in datasets}
-    command = "python benchmarks/reproduce.py " + shlex.join(sys.argv[1:])
+    budget = (f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it "
+              "runs out)" if args.budget_minutes else "No training budget")
     how = ("Tabulated from finished runs (each run's budget and settings are in its config.yaml)" if args.report_only
-           else f"Budget {args.budget_minutes:g} min of training per run (the run stops after the epoch in which it "
-                f"runs out), {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
+           else f"{budget}, {args.jobs} runs at a time, {args.threads} torch thread(s) each, device {args.device}; "
                 f"{seconds / 60:.0f} min in all")
     lines = ["# Reproduction: our runs beside the papers", "", f"`{command}`", "",
              (f"{how}. Cells: test mean ± std over the seeds (paper's number, relative gap). "
@@ -317,20 +247,23 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("--root", default=None, help="folder of the real datasets (../shared/data)")
-    parser.add_argument("--datasets", nargs="+", default=list(SEED_MODELS), choices=list(SEED_MODELS))
-    parser.add_argument("--models", nargs="+", default=[*dict.fromkeys(sum(SEED_MODELS.values(), ())), *BASELINES])
-    parser.add_argument("--variant", action="append", default=[], metavar="[DATASET::]LABEL=MODEL:K=V,...")
+    parser.add_argument("--datasets", nargs="+", default=list(SEED_MODELS),
+                        help=f"dataset keys (default: the papers' datasets, {' '.join(SEED_MODELS)})")
+    parser.add_argument("--models", nargs="*", default=[*seed_models("any"), *BASELINES], choices=list(NAMES),
+                        metavar="MODEL", help="the plain rows, each with its defaults (default: all; alone: none)")
+    parser.add_argument("--variant", action="append", default=[], metavar="[DATASET::]LABEL=MODEL:K=V,...",
+                        help="a row with settings of its own, on DATASET or on every dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variant-seeds", type=int, nargs="+", default=None, help="seeds of the variants")
-    parser.add_argument("--budget-minutes", type=float, default=10.0)
+    parser.add_argument("--budget-minutes", type=float, default=10.0, help="training minutes per run (0: none)")
     parser.add_argument("--grace", type=int, default=900, help="seconds past twice the budget before a run is killed")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting for every run")
     parser.add_argument("--notes", default=None, help="a markdown file put above the tables (the analysis)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "reproduction"),
-                        help="folder of the run folders")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "runs" / "reproduction"),
+                        help="folder of the run folders (OUT/runs/DATASET/LABEL-seedN)")
     parser.add_argument("--report", default=None, help="the report's path (default OUT/reproduction.md; .json and "
                                                        ".png beside it)")
     parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs, train nothing")
@@ -339,17 +272,30 @@ def main(argv=None) -> None:
                              "validation history, so its run folders need not exist)")
     parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
                         help="also tabulate the validation metrics of every row at these epochs")
+    parser.add_argument("--paper-numbers", action="store_true", help="print the papers' numbers and exit")
     args = parser.parse_args(argv)
+    if args.paper_numbers:
+        for dataset, models in PAPER.items():
+            for model, entry in models.items():
+                print(f"{dataset:11s} {model:17s} {entry['source']:40s} {entry['metrics']}")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        runs = plan(args)
+    except ValueError as error:
+        parser.error(str(error))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    runs = plan(args)
     start = time.perf_counter()
     if args.report_only:
         finished = [{**r, "results": json.loads((r["folder"] / "results.json").read_text())}
                     if (r["folder"] / "results.json").is_file() else {**r, "error": "not run"} for r in runs]
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
-            finished = list(pool.map(lambda run: train(run, args), runs))
-    print(report(include(finished, args.include, args.datasets), args, time.perf_counter() - start))
+            finished = list(pool.map(lambda run: train_run(
+                run, root=args.root, budget_minutes=args.budget_minutes, device=args.device, threads=args.threads,
+                settings=parse_assignments(args.set), grace=args.grace), runs))
+    command = command_line("benchmarks/reproduce.py", sys.argv[1:] if argv is None else argv)
+    print(report(include(finished, args.include, args.datasets), args, time.perf_counter() - start, command))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,10 @@
-"""``benchmarks/reproduce.py --include``: an earlier report's runs beside this plan's, each (dataset, row, seed) once."""
-import importlib.util
+"""What ``benchmarks/reproduce.py`` plans and reuses (``graphsbr.bench``): an earlier report's runs beside this plan's
+(``--include``), each (dataset, row, seed) once; a variant's parts; a run's folder; why a finished run stopped."""
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
-
-
-@pytest.fixture(scope="module")
-def reproduce():
-    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from graphsbr.bench import include, parse_variant, run_folder, stop_reason
 
 
 def run(label, seed=0, result=None, dataset="beauty"):
@@ -21,14 +12,14 @@ def run(label, seed=0, result=None, dataset="beauty"):
     return {**entry, "results": {"test": {"hr@20": result}}} if result is not None else {**entry, "error": "not run"}
 
 
-def test_a_finished_run_takes_the_place_of_the_included_one(reproduce, tmp_path):
+def test_a_finished_run_takes_the_place_of_the_included_one(tmp_path):
     earlier = [run("A", result=0.1), run("B", result=0.2), run("C", result=0.3), run("D", dataset="tmall", result=0.4),
                run("E")]
     path = tmp_path / "earlier.json"
     path.write_text(json.dumps(earlier))
     finished = [run("B", result=0.25), run("A", seed=1, result=0.15), run("C", seed=1), run("C")]
 
-    rows = reproduce.include(finished, [str(path)], ["beauty"])
+    rows = include(finished, [str(path)], ["beauty"])
 
     assert [(r["label"], r["seed"], r.get("results", {}).get("test", {}).get("hr@20")) for r in rows] == [
         ("A", 0, 0.1),   # kept from the earlier report
@@ -37,3 +28,23 @@ def test_a_finished_run_takes_the_place_of_the_included_one(reproduce, tmp_path)
         ("A", 1, 0.15),  # new finished runs follow
         ("C", 1, None),  # and new unfinished ones, to be reported as such
     ]
+
+
+def test_a_variant_names_its_dataset_label_model_and_settings():
+    assert parse_variant("beauty::COMIF w/o UPA=comif:upa_weight=0,num_heads=2") == (
+        "beauty", "COMIF w/o UPA", "comif", {"upa_weight": "0", "num_heads": "2"})
+    assert parse_variant("w/o CATE=a2dmtl:use_category=false") == (None, "w/o CATE", "a2dmtl",
+                                                                    {"use_category": "false"})
+    with pytest.raises(ValueError):
+        parse_variant("sasrec:dim=64")  # no label
+
+
+def test_a_run_folder_is_the_label_made_safe_and_the_seed(tmp_path):
+    assert run_folder(tmp_path, "COMIF +IAA (no UPA)", 3) == tmp_path / "COMIF_+IAA_no_UPA-seed3"
+
+
+@pytest.mark.parametrize(("epochs_run", "best_epoch", "reason"), [(9, 4, "patience"), (8, 7, "epochs"),
+                                                                   (6, 5, "budget")])
+def test_a_finished_run_says_why_it_stopped(epochs_run, best_epoch, reason):
+    results = {"epochs_run": epochs_run, "best_epoch": best_epoch, "config": {"train": {"patience": 5, "epochs": 8}}}
+    assert stop_reason(results) == reason

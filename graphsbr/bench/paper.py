@@ -1,4 +1,4 @@
-"""Published test numbers from the five papers, to print beside our reproductions.
+"""Published test numbers from the five papers, to set beside our reproductions.
 
 ``PAPER[dataset][model]`` holds ``{"source": "<paper file stem>, Table N", "metrics": {...}}`` with metrics as
 fractions in [0, 1] under our names (``hr@K`` = the papers' P@K / Recall@K / HR@K / H@K, ``mrr@K`` = MRR@K / M@K,
@@ -176,7 +176,10 @@ PROTOCOL_NOTES: dict[str, str] = {
 }
 
 
-if __name__ == "__main__":
-    for dataset, models in PAPER.items():
-        for model, entry in models.items():
-            print(f"{dataset:11s} {model:17s} {entry['source']:40s} {entry['metrics']}")
+def paper_value(dataset: str, model: str, metric: str) -> tuple[float | None, str]:
+    """The paper's number for a row and the paper's stem (the seed model's own paper first, then another paper's
+    copy of the row), or ``(None, "")``."""
+    for key, entry in PAPER.get(dataset, {}).items():
+        if key.split("@")[0] == model and metric in entry["metrics"]:
+            return entry["metrics"][metric], entry["source"].split("__")[0]
+    return None, ""
