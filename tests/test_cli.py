@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from graphsbr.cli import main
 
 
@@ -22,6 +24,7 @@ def test_stats_json(capsys, tmp_path):
                           "avg_session_length", "side_info"}
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_non_zero(tmp_path):
     result = subprocess.run([sys.executable, "-m", "graphsbr", "stats", "--dataset", "nosuchset", "--root",
                              str(tmp_path)], capture_output=True, text=True, check=False)

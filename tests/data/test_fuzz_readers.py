@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
@@ -29,6 +30,8 @@ from graphsbr.data.collate import collate_sequences
 from graphsbr.data.dataset import SPLITS
 from graphsbr.data.protocols import given_protocol, leave_one_out, pairs_to_split, session_protocol
 from graphsbr.data.records import ClickLog, GivenSplits, UserSequences
+
+pytestmark = pytest.mark.slow  # hypothesis at hundreds of examples
 
 DAY = 86400.0
 MINUTE_MS, DAY_MS, GAP_MS = 60_000, 86_400_000, 30 * 60_000
@@ -104,7 +107,7 @@ def load(files: dict, fmt: str, **options):
 # ---- invariants of every dataset --------------------------------------------------------------------------------
 
 def check_dataset(data) -> None:
-    """The data model's invariants (DESIGN §2), whatever the input."""
+    """The data model's invariants, whatever the input."""
     n = data.num_items
     assert isinstance(n, int) and n >= 1
     for name in SPLITS:

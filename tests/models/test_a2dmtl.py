@@ -342,6 +342,7 @@ def test_category_loss_is_weighted_by_lambda(dataset):
     assert abs(float(one) - (parts1["item"] + parts1["category"])) < 1e-4
 
 
+@pytest.mark.slow
 def test_adam_steps_lower_the_training_loss(dataset):
     model = build(dataset, dropout=0.0)
     batches = batches_of(dataset, model, 20, size=100)

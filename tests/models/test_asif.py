@@ -286,6 +286,7 @@ def test_a_dataset_without_side_fields_is_a_config_error(dataset):
         build(replace(dataset, side={}))
 
 
+@pytest.mark.slow
 def test_adam_steps_lower_the_training_loss(dataset):
     model = build(dataset)
     batches = batches_of(dataset, model, 16)
@@ -295,6 +296,7 @@ def test_adam_steps_lower_the_training_loss(dataset):
     assert after["ce"] < 0.9 * before["ce"] and after["rsa"] < 0.5 * before["rsa"], (before, after)
 
 
+@pytest.mark.slow
 def test_beats_pop_after_a_short_training(dataset):
     pop = Trainer(MODELS["pop"].from_dataset(dataset), dataset, TrainConfig(progress=False)).fit()["test"]["hr@20"]
     model = build(dataset, dim=32, num_layers=2, num_bases=8)

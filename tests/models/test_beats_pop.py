@@ -7,6 +7,8 @@ from graphsbr.models import MODELS
 from graphsbr.train import TrainConfig, Trainer
 from graphsbr.train.config import model_config
 
+pytestmark = pytest.mark.slow  # every model trained
+
 # Small models and a common learning rate, so that two epochs on the small dataset are enough to learn.
 SMALL = {"gru4rec": {"dim": 32, "hidden": 32}, "srgnn": {"dim": 32}, "sasrec": {"dim": 32},
          "core": {"dim": 32}, "a2dmtl": {"dim": 32}, "scorenet": {"dim": 32}, "nova": {"dim": 32}, "difsr": {"dim": 32, "attribute_dim": 16, "num_layers": 2,

@@ -355,6 +355,7 @@ def test_adam_steps_lower_the_training_loss(dataset):
     assert mean_losses(model, batches, seed=0)["loss"] < 0.8 * before
 
 
+@pytest.mark.slow
 def test_beats_pop_after_a_short_training(dataset):
     pop = Trainer(MODELS["pop"].from_dataset(dataset), dataset, TrainConfig(progress=False)).fit()["test"]["hr@20"]
     model = build(dataset, dim=32)

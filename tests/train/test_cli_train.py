@@ -8,6 +8,8 @@ import time
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # CLI subprocess runs
+
 SMALL = ["--set", "data.num_items=300", "--set", "data.num_sessions=2500", "--quiet"]
 
 
@@ -98,7 +100,7 @@ def test_resume_may_change_how_a_run_proceeds_but_not_what_it_learns(tmp_path):
     one_line_error(graphsbr("train", "--out", str(run), "--resume", "--set", "lr=0.1", "--set", "dim=8", check=False),
                    "a new dim, lr would change what it learns")
     one_line_error(graphsbr("train", "--out", str(run), "--resume", "--seed", "3", check=False), "a new seed would")
-    # repeating what the run records changes nothing (reproduce.py and grid.py resume that way)
+    # repeating what the run records changes nothing (reproduce.py and graphsbr search resume that way)
     lr = json.loads((run / "results.json").read_text())["config"]["train"]["lr"]
     graphsbr("train", "--out", str(run), "--resume", "--epochs", "3", "--seed", "0", "--set", f"lr={lr:g}")
     assert json.loads((run / "results.json").read_text())["epochs_run"] == 3

@@ -13,6 +13,8 @@ from graphsbr.train.distributed import Group
 from graphsbr.train.run import build_trainer, load_run
 from graphsbr.train.trainer import BEST, read_checkpoint
 
+pytestmark = pytest.mark.slow  # torchrun processes
+
 #: SASRec in prefix mode without dropout, 3 full batches of 64: two ranks of 32 samples each average to the same
 #: gradient as one process with the whole batch, so both must reach the same weights.
 SETTINGS = {"epochs": "1", "epoch_steps": "3", "batch_size": "64", "dim": "16", "num_layers": "1",

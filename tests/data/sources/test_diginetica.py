@@ -9,8 +9,7 @@ from graphsbr.data.protocols import session_protocol
 from graphsbr.data.sources import diginetica
 from graphsbr.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-SAMPLE = SHARED / "diginetica" / "raw_sample" / "sample_train-item-views.csv"
+SAMPLE = Path("diginetica", "raw_sample", "sample_train-item-views.csv")  # under the shared data folder
 HEADER = "session_id;user_id;item_id;timeframe;eventdate\n"
 DAY = 86400.0
 MAY_1_2016 = 1462060800.0  # 2016-05-01 00:00 UTC
@@ -86,12 +85,13 @@ def test_session_protocol_on_a_hand_computed_case(tmp_path):
     assert dataset.side["category"].vocab_size == 2
 
 
-def test_the_shared_raw_sample():
-    if not SAMPLE.is_file():
-        pytest.skip(f"shared data not found at {SAMPLE}")
-    assert diginetica.find(SAMPLE.parents[1]) == [SAMPLE]
-    log = diginetica.read([SAMPLE])
-    raw = pd.read_csv(SAMPLE, sep=";")
+def test_the_shared_raw_sample(shared_data):
+    sample = shared_data / SAMPLE
+    if not sample.is_file():
+        pytest.skip(f"shared raw sample not found at {sample}")
+    assert diginetica.find(sample.parents[1]) == [sample]
+    log = diginetica.read([sample])
+    raw = pd.read_csv(sample, sep=";")
     assert len(raw) == len(log.item) == 12391
     assert raw["session_id"].nunique() == np.unique(log.session).size == 2986
     expected = (raw.assign(first=pd.factorize(raw["session_id"])[0])

@@ -9,8 +9,7 @@ from graphsbr.data.protocols import session_protocol
 from graphsbr.data.sources import retailrocket
 from graphsbr.errors import ConfigError, DataError
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-SAMPLE = SHARED / "retailrocket" / "raw_sample" / "sample_retailrocket.csv"
+SAMPLE = Path("retailrocket", "raw_sample", "sample_retailrocket.csv")  # under the shared data folder
 EVENTS_HEADER = "timestamp,visitorid,event,itemid,transactionid\n"
 PROPERTIES_HEADER = "timestamp,itemid,property,value\n"
 SESSIONISED_HEADER = "timestamp\tuser_id\titem_id\tsession_id\n"
@@ -105,12 +104,13 @@ def test_sessionised_layout_and_session_protocol(tmp_path):
     assert list(iter_sessions(dataset.test)) == [[2, 1]]  # session 15
 
 
-def test_the_shared_raw_sample():
-    if not SAMPLE.is_file():
-        pytest.skip(f"shared data not found at {SAMPLE}")
-    assert retailrocket.find(SAMPLE.parents[1]) == [SAMPLE]
-    log = retailrocket.read([SAMPLE])
-    raw = pd.read_csv(SAMPLE, sep="\t")
+def test_the_shared_raw_sample(shared_data):
+    sample = shared_data / SAMPLE
+    if not sample.is_file():
+        pytest.skip(f"shared raw sample not found at {sample}")
+    assert retailrocket.find(sample.parents[1]) == [sample]
+    log = retailrocket.read([sample])
+    raw = pd.read_csv(sample, sep="\t")
     assert len(raw) == len(log.item) == 10080
     assert raw["session_id"].nunique() == np.unique(log.session).size == 2950
     expected = raw.assign(first=pd.factorize(raw["session_id"])[0]).sort_values(["first", "timestamp"], kind="stable")

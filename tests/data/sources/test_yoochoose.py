@@ -9,8 +9,7 @@ from graphsbr.data.protocols import session_protocol
 from graphsbr.data.sources import yoochoose
 from graphsbr.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-SAMPLE = SHARED / "yoochoose1_64" / "raw_sample" / "sample_yoochoose.dat"
+SAMPLE = Path("yoochoose1_64", "raw_sample", "sample_yoochoose.dat")  # under the shared data folder
 T0 = 1396346400.0  # 2014-04-01T10:00:00Z
 
 
@@ -82,12 +81,13 @@ def test_session_protocol_keeps_the_most_recent_training_samples(tmp_path):
     assert dataset.test.num_samples == 3
 
 
-def test_the_shared_raw_sample():
-    if not SAMPLE.is_file():
-        pytest.skip(f"shared data not found at {SAMPLE}")
-    assert yoochoose.find(SAMPLE.parents[1]) == [SAMPLE]
-    log = yoochoose.read([SAMPLE])
-    raw = pd.read_csv(SAMPLE, header=None, names=["session", "timestamp", "item", "category"])
+def test_the_shared_raw_sample(shared_data):
+    sample = shared_data / SAMPLE
+    if not sample.is_file():
+        pytest.skip(f"shared raw sample not found at {sample}")
+    assert yoochoose.find(sample.parents[1]) == [sample]
+    log = yoochoose.read([sample])
+    raw = pd.read_csv(sample, header=None, names=["session", "timestamp", "item", "category"])
     assert len(raw) == len(log.item) == 1913
     assert raw["session"].nunique() == np.unique(log.session).size == 461
     raw["time"] = (pd.to_datetime(raw["timestamp"]) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
