@@ -37,7 +37,10 @@ change to a step. For the code of an older commit: ``git worktree add /tmp/befor
 ``overhead``: ops dispatched and host syncs per training step and per evaluation batch
 (:func:`graphsbr.bench.ops_and_syncs`, the CPU proxies of a launch-bound GPU step), on the synthetic set at tiny
 sizes (``d = 8``, 300 items: what time is left is overhead), with the trainer's own batches and training mode:
-**ops / step** and **syncs / step** in a training step's forward and backward, the same for one evaluation batch
+**ops / step**, **syncs / step** (ops that wait for the device wherever they run: ``nonzero``, ``item`` …) and
+**host reads / step** (``.tolist()``, ``.cpu()``, ``.numpy()``: a wait only when the tensor lives on the device; the
+CPU cannot tell, see :func:`graphsbr.bench.ops_and_syncs`) in a training step's forward and backward, the same for
+one evaluation batch
 (scores of 256 samples), and **ms / step**, a training step with the optimizer (median of ``--steps``). The
 optimizer is left out of the counts (CPU Adam reads each parameter's step count; fused CUDA Adam does not).
 
@@ -370,7 +373,7 @@ def measure_overhead(model_name: str, steps: int) -> dict:
     model = trainer.model
     row = {"model": model_name, "mode": trainer.training_mode}
     if trainer.optimizer is None:  # nothing to train (Pop)
-        row.update({"ops_step": 0, "syncs_step": 0, "ms_step": 0.0})
+        row.update({"ops_step": 0, "syncs_step": 0, "host_reads_step": 0, "ms_step": 0.0})
     else:
         refresh_memory(model, trainer.dataset, 512, trainer.device)
         model.train()
@@ -389,7 +392,8 @@ def measure_overhead(model_name: str, steps: int) -> dict:
 
         for batch in batches[:2]:
             optimizer_step(batch)
-        row["ops_step"], row["syncs_step"] = ops_and_syncs(lambda: forward_backward(batches[2]))
+        row["ops_step"], row["syncs_step"], row["host_reads_step"] = ops_and_syncs(
+            lambda: forward_backward(batches[2]))
         times = [seconds(lambda b=batch: optimizer_step(b)) for batch in batches[3:]]
         row["ms_step"] = round(1000 * statistics.median(times), 2)
     refresh_memory(model, trainer.dataset, 512, trainer.device)
@@ -397,7 +401,7 @@ def measure_overhead(model_name: str, steps: int) -> dict:
     batch = next(iter(trainer.loader("test", batch_size=256)))
     with torch.no_grad():
         model(batch)
-        row["ops_eval"], row["syncs_eval"] = ops_and_syncs(lambda: model(batch))
+        row["ops_eval"], row["syncs_eval"], row["host_reads_eval"] = ops_and_syncs(lambda: model(batch))
     return row
 
 
@@ -413,9 +417,10 @@ def overhead(args, argv: list[str]) -> None:
              "Ops and syncs are counted in forward + backward (see the script's docstring).", ""]
     lines += [args.note, ""] if args.note else []
     lines += markdown_table(
-        ["model", "training mode", "ops / step", "syncs / step", "ops / eval batch", "syncs / eval batch", "ms / step"],
-        [[r["model"], r["mode"], f"{r['ops_step']:,}", r["syncs_step"], f"{r['ops_eval']:,}", r["syncs_eval"],
-          f"{r['ms_step']:.2f}"] for r in rows], align="llrrrrr")
+        ["model", "training mode", "ops / step", "syncs / step", "host reads / step", "ops / eval batch",
+         "syncs / eval batch", "host reads / eval batch", "ms / step"],
+        [[r["model"], r["mode"], f"{r['ops_step']:,}", r["syncs_step"], r["host_reads_step"], f"{r['ops_eval']:,}",
+          r["syncs_eval"], r["host_reads_eval"], f"{r['ms_step']:.2f}"] for r in rows], align="llrrrrrrr")
     out = args.out or RESULTS / "overhead-cpu"
     md, js = write_report(out, "\n".join(lines), rows)
     print(f"wrote {js} and {md}")

@@ -33,12 +33,15 @@ class HostCalls(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def ops_and_syncs(fn: Callable[[], object]) -> tuple[int, int]:
-    """``(ops, syncs)`` of one call of ``fn``: the ``aten::`` ops it dispatches (nested ops included), and its host
-    syncs (the ops of :data:`SYNC_OPS` and the calls of :data:`SYNC_CALLS`)."""
+def ops_and_syncs(fn: Callable[[], object]) -> tuple[int, int, int]:
+    """``(ops, syncs, host_reads)`` of one call of ``fn``: the ``aten::`` ops it dispatches (nested ops included),
+    the ops of :data:`SYNC_OPS` (each waits for the device wherever it runs), and the calls of :data:`SYNC_CALLS`.
+    A host read waits for the device only when its tensor lives there: the CPU cannot tell, so they are counted
+    apart (those left in the models read the collator's host-side lengths, ``SequenceBatch.host_lengths``; the
+    ``meta``-device tests of ``tests/nn/test_packing.py`` check that no device data is read)."""
     calls = HostCalls()
     with profile(activities=[ProfilerActivity.CPU]) as prof, calls:
         fn()
     names = Counter(event.name for event in prof.events())
     ops = sum(count for name, count in names.items() if name.startswith("aten::"))
-    return ops, sum(names[name] for name in SYNC_OPS) + calls.count
+    return ops, sum(names[name] for name in SYNC_OPS), calls.count
