@@ -28,6 +28,8 @@ from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
 ATTENTIONS = ("direct", "same_qk", "none")
 #: How ``ŝ`` reads the attended sequence: ``mean`` over its clicks (eq. 8), or the ``last`` click's row.
 READOUTS = ("mean", "last")
+#: Which layers of eq. 4 make the item tables: the ``last`` one (the paper), or the ``mean`` of all.
+LAYER_COMBINATIONS = ("last", "mean")
 #: How the auxiliary losses of eq. 16 add up over a batch: summed (the authors' code) or averaged.
 AUX_REDUCTIONS = ("sum", "mean")
 
@@ -70,6 +72,9 @@ class SRIMConfig:
         max_len: the most recent clicks the model sees (not given; sessions in the paper average 3 clicks).
         readout: ``mean`` (eq. 8: :math:`\\hat s` is the mean of the attended clicks) or ``last`` (the last
             click's attended row, which attends to the whole session: a recency-aware read-out, not the paper's).
+        layer_combination: the item tables after the GCN: ``last`` (eq. 4's :math:`E^{(L)}`, the paper) or ``mean``
+            of :math:`E^{(0)} \\dots E^{(L)}` (LightGCN's combination: each item keeps more of itself against its
+            neighbours).
     """
 
     dim: int = 100
@@ -92,6 +97,7 @@ class SRIMConfig:
     graph_top_k: int = 0
     max_len: int = 50
     readout: str = "mean"
+    layer_combination: str = "last"
 
 
 class SRIM(SessionRecommender):
@@ -247,14 +253,14 @@ class SRIM(SessionRecommender):
         eval mode computed once and reused until the mode changes or weights are loaded."""
         if not self.training and self._tables is not None:
             return self._tables
-        residual = self.config.residual
+        residual, combination = self.config.residual, self.config.layer_combination
         ids = propagate(self.adjacency, self.table_dropout(self.id_embedding.weight), self.id_layers, residual,
-                        self.adjacency_t)
+                        self.adjacency_t, combination)
         modality = None
         if self.use_text:
             vectors = self.text_table if self.text_table is not None else self.text_vectors
             initial = self.table_dropout(self.text_projection(vectors))  # E_mo^(0) = X W_p, row 0 stays 0
-            modality = propagate(self.adjacency, initial, self.mo_layers, residual, self.adjacency_t)
+            modality = propagate(self.adjacency, initial, self.mo_layers, residual, self.adjacency_t, combination)
         if not self.training:
             self._tables = (ids.detach(), None if modality is None else modality.detach())
         return ids, modality
@@ -373,14 +379,17 @@ class SRIM(SessionRecommender):
 
 
 def propagate(adjacency: Tensor, table: Tensor, layers: nn.ModuleList, residual: bool = True,
-              transposed: Tensor | None = None) -> Tensor:
+              transposed: Tensor | None = None, combination: str = "last") -> Tensor:
     """``[N, d]`` eq. 4 applied ``len(layers)`` times: :math:`E^{(l+1)} = E^{(l)} + \\hat A E^{(l)} W^l` (without
     the first term when not ``residual``), :math:`\\hat A` the sparse ``[N, N]`` ``adjacency`` (:math:`D^{-1} A`);
-    see :func:`sparse_product` for ``transposed``."""
+    see :func:`sparse_product` for ``transposed``. Returns :math:`E^{(L)}` (``combination="last"``, the paper) or
+    the mean :math:`\\frac{1}{L+1} \\sum_{l=0}^{L} E^{(l)}` (``"mean"``, as LightGCN)."""
+    total = table
     for layer in layers:
         message = layer(sparse_product(adjacency, table, transposed))
         table = table + message if residual else message
-    return table
+        total = total + table
+    return total / (len(layers) + 1) if combination == "mean" else table
 
 
 def cosine(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
@@ -433,6 +442,9 @@ def _clear_after_loading(module: SRIM, incompatible_keys) -> None:
 def _check(config: SRIMConfig) -> None:
     if config.attention not in ATTENTIONS:
         raise ConfigError(f"attention: unknown {config.attention!r}; choose one of {', '.join(ATTENTIONS)}")
+    if config.layer_combination not in LAYER_COMBINATIONS:
+        raise ConfigError(f"layer_combination: unknown {config.layer_combination!r}; "
+                          f"choose one of {', '.join(LAYER_COMBINATIONS)}")
     if config.readout not in READOUTS:
         raise ConfigError(f"readout: unknown {config.readout!r}; choose one of {', '.join(READOUTS)}")
     if config.aux_reduction not in AUX_REDUCTIONS:

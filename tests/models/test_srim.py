@@ -33,6 +33,7 @@ VARIANTS = {
     "top-3 propagation graph": {"graph_top_k": 3},
     "beta 0.01": {"beta": 0.01},
     "last-click read-out": {"readout": "last"},
+    "layer-mean tables": {"layer_combination": "mean"},
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -110,6 +111,9 @@ def test_propagation_by_hand():
     for layer in two:
         nn.init.eye_(layer.weight)
     assert torch.allclose(propagate(adjacency, table, two)[1], torch.tensor([5 / 2, 43 / 18]))
+    # the layer mean of item 1: (E0 + E1 + E2) / 3 = ((1, 0) + (4/3, 1) + (5/2, 43/18)) / 3
+    mean = propagate(adjacency, table, two, combination="mean")[1]
+    assert torch.allclose(mean, torch.tensor([(1 + 4 / 3 + 5 / 2) / 3, (0 + 1 + 43 / 18) / 3]))
 
 
 def test_sparse_product_gradient_is_the_transposed_product():
@@ -267,7 +271,7 @@ def test_attention_variants(dataset, vectors):
 @pytest.mark.parametrize("setting", [{"attention": "bogus"}, {"text_encoder": "bert"}, {"aux_reduction": "median"},
                                      {"dim": 10, "num_heads": 3}, {"beta": -1.0}, {"co_samples": 0},
                                      {"num_layers": -1}, {"dropout": 1.0}, {"graph_top_k": -2},
-                                     {"readout": "first"}])
+                                     {"readout": "first"}, {"layer_combination": "sum"}])
 def test_invalid_settings_raise(dataset, setting):
     with pytest.raises(ConfigError):
         SRIM.from_dataset(dataset, make_config(SRIMConfig, setting))
