@@ -30,6 +30,8 @@ ATTENTIONS = ("direct", "same_qk", "none")
 READOUTS = ("mean", "last")
 #: Which layers of eq. 4 make the item tables: the ``last`` one (the paper), or the ``mean`` of all.
 LAYER_COMBINATIONS = ("last", "mean")
+#: Which item tables score the candidates in eq. 14: those after the GCN (the paper) or before it.
+SCORE_TABLES = ("propagated", "initial")
 #: How the auxiliary losses of eq. 16 add up over a batch: summed (the authors' code) or averaged.
 AUX_REDUCTIONS = ("sum", "mean")
 
@@ -75,6 +77,9 @@ class SRIMConfig:
         layer_combination: the item tables after the GCN: ``last`` (eq. 4's :math:`E^{(L)}`, the paper) or ``mean``
             of :math:`E^{(0)} \\dots E^{(L)}` (LightGCN's combination: each item keeps more of itself against its
             neighbours).
+        score_table: the item tables the session vectors score in eq. 14: ``propagated`` (after the GCN, the
+            paper) or ``initial`` (each item's own ID embedding and projected text before the GCN: the GCN still
+            shapes the session vectors, while a candidate is not averaged with its neighbours).
     """
 
     dim: int = 100
@@ -98,6 +103,7 @@ class SRIMConfig:
     max_len: int = 50
     readout: str = "mean"
     layer_combination: str = "last"
+    score_table: str = "propagated"
 
 
 class SRIM(SessionRecommender):
@@ -185,7 +191,7 @@ class SRIM(SessionRecommender):
             self.mo_layers = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(config.num_layers)])
             self.mo_attention = self.attention_layer()
             self.align = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(6)])  # W_1 .. W_6 of eq. 9-10
-        self._tables: tuple[Tensor, Tensor | None] | None = None
+        self._tables: tuple | None = None
         self.register_load_state_dict_post_hook(_clear_after_loading)
         self.reset_parameters()
 
@@ -249,21 +255,29 @@ class SRIM(SessionRecommender):
         return super().train(mode)
 
     def tables(self) -> tuple[Tensor, Tensor | None]:
-        """``E_id [N+1, d]`` and ``E_mo [N+1, d]`` (``None`` without text): both tables after the GCN (eq. 4). In
-        eval mode computed once and reused until the mode changes or weights are loaded."""
+        """``E_id [N+1, d]`` and ``E_mo [N+1, d]`` (``None`` without text): both tables after the GCN (eq. 4)."""
+        return self._all_tables()[:2]
+
+    def _all_tables(self) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        """The tables after the GCN, then the tables that score the candidates in eq. 14 (the same, or those before
+        the GCN with ``score_table="initial"``). In eval mode computed once and reused until the mode changes or
+        weights are loaded."""
         if not self.training and self._tables is not None:
             return self._tables
         residual, combination = self.config.residual, self.config.layer_combination
-        ids = propagate(self.adjacency, self.table_dropout(self.id_embedding.weight), self.id_layers, residual,
-                        self.adjacency_t, combination)
-        modality = None
+        initial_ids = self.table_dropout(self.id_embedding.weight)
+        ids = propagate(self.adjacency, initial_ids, self.id_layers, residual, self.adjacency_t, combination)
+        modality = initial_modality = None
         if self.use_text:
             vectors = self.text_table if self.text_table is not None else self.text_vectors
-            initial = self.table_dropout(self.text_projection(vectors))  # E_mo^(0) = X W_p, row 0 stays 0
-            modality = propagate(self.adjacency, initial, self.mo_layers, residual, self.adjacency_t, combination)
+            initial_modality = self.table_dropout(self.text_projection(vectors))  # E_mo^(0) = X W_p, row 0 stays 0
+            modality = propagate(self.adjacency, initial_modality, self.mo_layers, residual, self.adjacency_t,
+                                 combination)
+        tables = (ids, modality, *((initial_ids, initial_modality) if self.config.score_table == "initial"
+                                   else (ids, modality)))
         if not self.training:
-            self._tables = (ids.detach(), None if modality is None else modality.detach())
-        return ids, modality
+            self._tables = tuple(None if table is None else table.detach() for table in tables)
+        return tables
 
     # ------------------------------------------------------------------------------------------------ sessions
     def sessions(self, table: Tensor, batch: SequenceBatch, attention: DirectAttention | None
@@ -281,12 +295,13 @@ class SRIM(SessionRecommender):
     def represent(self, batch: SequenceBatch) -> dict[str, Tensor]:
         """The tables and session representations of both streams, and the scores of eq. 14 (``[B, N+1]``)."""
         self._check_width(batch)
-        ids, modality = self.tables()
+        ids, modality, scored_ids, scored_modality = self._all_tables()
         s_id, hat_id = self.sessions(ids, batch, self.id_attention)
-        out = {"ids": ids, "s_id": s_id, "hat_id": hat_id, "scores": hat_id @ ids.T}
+        out = {"ids": ids, "s_id": s_id, "hat_id": hat_id, "scores": hat_id @ scored_ids.T}
         if modality is not None:
             s_mo, hat_mo = self.sessions(modality, batch, self.mo_attention)
-            out.update(modality=modality, s_mo=s_mo, hat_mo=hat_mo, scores=out["scores"] + hat_mo @ modality.T)
+            out.update(modality=modality, s_mo=s_mo, hat_mo=hat_mo,
+                       scores=out["scores"] + hat_mo @ scored_modality.T)
         return out
 
     def forward(self, batch: SequenceBatch) -> Tensor:
@@ -445,6 +460,8 @@ def _check(config: SRIMConfig) -> None:
     if config.layer_combination not in LAYER_COMBINATIONS:
         raise ConfigError(f"layer_combination: unknown {config.layer_combination!r}; "
                           f"choose one of {', '.join(LAYER_COMBINATIONS)}")
+    if config.score_table not in SCORE_TABLES:
+        raise ConfigError(f"score_table: unknown {config.score_table!r}; choose one of {', '.join(SCORE_TABLES)}")
     if config.readout not in READOUTS:
         raise ConfigError(f"readout: unknown {config.readout!r}; choose one of {', '.join(READOUTS)}")
     if config.aux_reduction not in AUX_REDUCTIONS:

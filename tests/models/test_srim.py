@@ -34,6 +34,7 @@ VARIANTS = {
     "beta 0.01": {"beta": 0.01},
     "last-click read-out": {"readout": "last"},
     "layer-mean tables": {"layer_combination": "mean"},
+    "candidates scored before the GCN": {"score_table": "initial"},
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -262,6 +263,18 @@ def test_last_click_readout_is_the_attended_row_of_the_last_click(attention):
     assert torch.allclose(s, sequence.sum(1) / batch.lengths.unsqueeze(1))  # eq. 5 stays the mean
 
 
+def test_initial_score_table_scores_the_sessions_against_the_tables_before_the_gcn(dataset, vectors):
+    model = build(dataset, vectors, score_table="initial").eval()
+    batch = batch_of(dataset)
+    out = model.represent(batch)
+    ids, modality = model.tables()
+    assert not torch.allclose(ids, model.id_embedding.weight)  # the sessions still read the propagated tables
+    initial_modality = model.text_projection(model.text_vectors)
+    expected = out["hat_id"] @ model.id_embedding.weight.T + out["hat_mo"] @ initial_modality.T
+    assert torch.allclose(out["scores"], expected, atol=1e-5)
+    assert torch.equal(model(batch), out["scores"])
+
+
 def test_attention_variants(dataset, vectors):
     assert build(dataset, vectors).id_attention.query is not None
     assert build(dataset, vectors, attention="same_qk").id_attention.query is None  # SRIM-DirAtt: Q = K
@@ -271,7 +284,8 @@ def test_attention_variants(dataset, vectors):
 @pytest.mark.parametrize("setting", [{"attention": "bogus"}, {"text_encoder": "bert"}, {"aux_reduction": "median"},
                                      {"dim": 10, "num_heads": 3}, {"beta": -1.0}, {"co_samples": 0},
                                      {"num_layers": -1}, {"dropout": 1.0}, {"graph_top_k": -2},
-                                     {"readout": "first"}, {"layer_combination": "sum"}])
+                                     {"readout": "first"}, {"layer_combination": "sum"},
+                                     {"score_table": "final"}])
 def test_invalid_settings_raise(dataset, setting):
     with pytest.raises(ConfigError):
         SRIM.from_dataset(dataset, make_config(SRIMConfig, setting))
