@@ -8,15 +8,15 @@ eq. 11–15, after DSAN, Yuan et al. AAAI 2021).
     p_i = [(\alpha - 1) z_i - \tau]_+^{1 / (\alpha - 1)},
 
 softmax as :math:`\alpha \to 1`, sparsemax at :math:`\alpha = 2`; in between, low scores get exactly zero weight.
-The bisection of the :mod:`entmax` package computes it and its gradient with respect to both :math:`z` and
-:math:`\alpha`, so :math:`\alpha` can be learned per session.
+:func:`entmax_bisect` finds the threshold :math:`\tau` by bisection (the ``entmax`` package's search, in fewer
+ops per step) and differentiates in closed form with respect to both :math:`z` and :math:`\alpha`, so
+:math:`\alpha` can be learned per session.
 """
 from __future__ import annotations
 
 import math
 
 import torch
-from entmax import entmax_bisect
 from torch import Tensor, nn
 
 from .dropout import Dropout
@@ -30,6 +30,80 @@ ENTMAX_ITERATIONS = 25
 ALPHA_MARGIN = 0.01
 
 
+class EntmaxBisect(torch.autograd.Function):
+    r""":math:`\alpha`-entmax by bisection on :math:`\tau` (forward) and its closed-form Jacobian products (backward).
+
+    Forward, on :math:`x = (\alpha - 1) z` with :math:`m = \max_i x_i` and :math:`d` entries: :math:`\tau` starts
+    in :math:`[m - 1, m - d^{1 - \alpha}]`, which holds the root of :math:`f(\tau) = \sum_i [x_i - \tau]_+^{1/(\alpha
+    - 1)} - 1`; each of the ``n_iter`` steps halves the interval, keeping the half where :math:`f` changes sign;
+    the output is :math:`p` at the last midpoint, divided by its sum. Every slice at once, in place.
+
+    Backward (Peters et al., "Sparse Sequence-to-Sequence Models", 2019, for :math:`z`; Correia et al., "Adaptively
+    Sparse Transformers", 2019, for :math:`\alpha`): with :math:`s_i = p_i^{2 - \alpha}` on the support (0 off it),
+    :math:`\tilde s = s / \sum_j s_j` and :math:`H = \sum_j p_j \log p_j`,
+
+    .. math::
+        \frac{\partial L}{\partial z} = s \odot (g - \tilde s^\top g), \qquad
+        \frac{\partial L}{\partial \alpha} = \sum_i g_i \Bigl(\frac{p_i - \tilde s_i}{(\alpha - 1)^2}
+            - \frac{p_i \log p_i - \tilde s_i H}{\alpha - 1}\Bigr).
+
+    Use it through :func:`entmax_bisect`.
+    """
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, alpha: Tensor, dim: int, n_iter: int) -> Tensor:
+        gap = alpha - 1
+        x = scores * gap
+        exponent = gap.reciprocal()
+        top = x.amax(dim, keepdim=True)
+        tau = top - 1  # the interval's low end
+        width = (top - (1 / scores.size(dim)) ** gap).sub_(tau)  # its length, rounded as the entmax package does
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        p, middle = torch.empty_like(x), torch.empty_like(tau)
+        for step in range(1, n_iter + 1):  # in place, into buffers: 8 dispatched ops a step
+            torch.add(tau, width, alpha=0.5**step, out=middle)
+            torch.sub(x, middle, out=p).clamp_min_(0).pow_(exponent)
+            total = p.sum(dim, keepdim=True)
+            torch.where(total >= one, middle, tau, out=tau)
+        p.div_(total)  # p and its sum at the last midpoint
+        ctx.dim = dim
+        ctx.save_for_backward(p, alpha)
+        return p
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        p, alpha = ctx.saved_tensors
+        dim, gap = ctx.dim, alpha - 1
+        s = torch.where(p > 0, p.pow(1 - gap), 0)  # p^(2 - alpha) on the support (0 ** 0 is 1 at alpha = 2)
+        skewed = s / s.sum(dim, keepdim=True)
+        grad_scores = (grad - (grad * skewed).sum(dim, keepdim=True)).mul_(s)
+        if not ctx.needs_input_grad[1]:
+            return grad_scores, None, None, None
+        entropy_terms = torch.special.xlogy(p, p)  # p log p, 0 where p = 0
+        negentropy = entropy_terms.sum(dim, keepdim=True)
+        terms = (p - skewed).div_(gap * gap).sub_(entropy_terms.sub_(skewed * negentropy).div_(gap))
+        grad_alpha = (grad * terms).sum(dim, keepdim=True).sum_to_size(alpha.shape)
+        return grad_scores, grad_alpha, None, None
+
+
+def entmax_bisect(scores: Tensor, alpha: Tensor | float, dim: int = -1, n_iter: int = ENTMAX_ITERATIONS) -> Tensor:
+    r""":math:`\alpha`-entmax of ``scores`` along ``dim`` by ``n_iter`` bisection steps (:class:`EntmaxBisect`),
+    differentiable with respect to ``scores`` and a tensor ``alpha``. The same search as the ``entmax`` package's
+    ``entmax_bisect``, so the same outputs and gradients up to rounding (``tests/nn/test_entmax.py``).
+
+    Args:
+        scores: float32 or float64 scores; ``-inf`` entries get exactly 0 (at least one finite per slice).
+        alpha: a float in :math:`(1, 2]`, or a tensor broadcastable to ``scores`` with size 1 along ``dim``.
+        dim: the dimension that sums to one.
+
+    Shapes:
+        output: as ``scores``.
+    """
+    if not isinstance(alpha, Tensor):  # in the scores' precision, as the entmax package reads it
+        alpha = torch.full((), alpha, dtype=scores.dtype, device=scores.device)
+    return EntmaxBisect.apply(scores, alpha, dim, n_iter)
+
+
 def masked_entmax(scores: Tensor, mask: Tensor, alpha: Tensor | float | None, dim: int = -1) -> Tensor:
     r""":math:`\alpha`-entmax of ``scores`` along ``dim`` over the entries where ``mask`` is True (the others get
     exactly 0); ``alpha=None`` gives the softmax.
@@ -37,7 +111,8 @@ def masked_entmax(scores: Tensor, mask: Tensor, alpha: Tensor | float | None, di
     Args:
         scores: ``[B, *]`` scores (computed in float32).
         mask: broadcastable to ``scores``; True where an entry may take weight (at least one per slice).
-        alpha: ``None`` (softmax), a float in :math:`(1, 2]`, or ``[B]`` one :math:`\alpha` per batch element.
+        alpha: ``None`` (softmax), a float in :math:`(1, 2]`, or ``[B]`` (or ``[B, 1]``) one :math:`\alpha` per
+            batch element.
         dim: the dimension that sums to one.
 
     Shapes:
@@ -48,7 +123,7 @@ def masked_entmax(scores: Tensor, mask: Tensor, alpha: Tensor | float | None, di
         return torch.softmax(scores, dim)
     if isinstance(alpha, Tensor):
         alpha = alpha.float().view(-1, *[1] * (scores.dim() - 1))  # [B, 1, ...]
-    return entmax_bisect(scores, alpha, dim=dim, n_iter=ENTMAX_ITERATIONS)
+    return entmax_bisect(scores, alpha, dim)
 
 
 class AdaptiveAlpha(nn.Module):
