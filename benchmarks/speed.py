@@ -7,6 +7,7 @@ session length, what a step costs in ops and host syncs, and what width groups s
     python benchmarks/speed.py scaling --device cpu --threads 1       # results/scaling-cpu.{md,json} and two PNGs
     python benchmarks/speed.py step --model a2dmtl --dataset tmall --root ../shared/data --threads 1
     python benchmarks/speed.py overhead                                 # results/overhead-cpu.{md,json}
+    nice -n 10 python benchmarks/speed.py compile                       # results/compile-cpu.{md,json}
     python benchmarks/speed.py widths --root ../shared/data --datasets beauty diginetica   # results/width-groups-cpu.*
     python benchmarks/speed.py memory --num-items 400000 --model gru4rec
     python benchmarks/speed.py asif-savings --root ../shared/data --parts
@@ -44,6 +45,12 @@ one evaluation batch
 (scores of 256 samples), and **ms / step**, a training step with the optimizer (median of ``--steps``). The
 optimizer is left out of the counts (CPU Adam reads each parameter's step count; fused CUDA Adam does not).
 
+``compile``: what ``compile=true`` does to each model's training step, at the sizes of ``overhead``: a few steps
+(forward, backward, Adam) run eagerly and then through the trainer's
+:class:`~graphsbr.train.trainer.CompiledObjective`, from the same weights, optimizer state, seed and batches:
+compiled or fell back (and why), the largest loss and gradient differences, dynamo's graphs, recompiles and graph
+breaks, and ms / step each way after the warm-up. CPU-heavy (a C++ compiler builds the kernels).
+
 ``widths``: each transformer model's training step and evaluation with the batch as one group and in width groups
 (:func:`graphsbr.nn.by_width`). Both ways run in one process and alternate (``--rounds`` times, ``--steps``
 training steps and ``--eval-batches`` test batches each), so that a change in the machine's load touches both
@@ -71,6 +78,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -426,6 +434,108 @@ def overhead(args, argv: list[str]) -> None:
     print(f"wrote {js} and {md}")
 
 
+# ------------------------------------------------------------------------------------------------------- compile
+def compile_steps(trainer, objective, batches, weights, optimizer_state) -> tuple[list, list, list]:
+    """Losses, gradients and seconds of training steps from the same weights, optimizer state and seed."""
+    from graphsbr.train.trainer import refresh_memory
+
+    trainer.model.load_state_dict(weights)
+    trainer.optimizer.load_state_dict(optimizer_state)
+    refresh_memory(trainer.model, trainer.dataset, 512, trainer.device)
+    trainer.model.train()
+    torch.manual_seed(0)
+    losses, grads, times = [], [], []
+    for batch in batches:
+        start = time.perf_counter()
+        loss, _ = objective(batch)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.optimizer.step()
+        times.append(time.perf_counter() - start)
+        losses.append(loss.detach())
+        grads.append({name: torch.zeros_like(p) if p.grad is None else p.grad.clone()  # None: unused this step
+                      for name, p in trainer.model.named_parameters() if p.requires_grad})
+    return losses, grads, times
+
+
+def measure_compile(model_name: str, steps: int, warmup: int) -> dict:
+    """Eager and compiled training steps of one model at tiny sizes, from the same weights and batches."""
+    import copy
+
+    from torch._dynamo.utils import counters, guard_failures
+
+    from graphsbr.train.run import build_trainer, get_model_class
+    from graphsbr.train.trainer import CompiledObjective
+
+    fields = set(get_model_class(model_name).Config.__dataclass_fields__)
+    settings = {**TINY_DATA, **{k: v for k, v in TINY.items() if k in fields}, "progress": "false", "threads": 1}
+    trainer = build_trainer(model_name, "synthetic", None, settings)
+    row = {"model": model_name, "mode": trainer.training_mode}
+    if trainer.optimizer is None:  # nothing to train (Pop)
+        return {**row, "status": "nothing to train"}
+    loader = trainer._train_loader()
+    loader.shuffle_seed = 0
+    batches = list(loader.batches(0, warmup + steps))
+    weights = copy.deepcopy(trainer.model.state_dict())
+    optimizer_state = copy.deepcopy(trainer.optimizer.state_dict())
+    eager = compile_steps(trainer, trainer.objective_module, batches, weights, optimizer_state)
+    torch._dynamo.reset()  # clears guard_failures
+    counters.clear()
+    objective = CompiledObjective(trainer.objective_module, model_name)
+    start = time.perf_counter()
+    compiled = compile_steps(trainer, objective, batches, weights, optimizer_state)
+    loss_diff = max(float((a - b).abs()) for a, b in zip(eager[0], compiled[0]))
+    grad_diff = max(float((ga[name] - gb[name]).abs().max()) for ga, gb in zip(eager[1], compiled[1]) for name in ga)
+    row.update(status="fell back" if objective.failure else "compiled", failure=objective.failure or "",
+               seconds_total=round(time.perf_counter() - start, 1), max_loss_diff=loss_diff, max_grad_diff=grad_diff,
+               graphs=counters["stats"]["unique_graphs"], recompiles=sum(map(len, guard_failures.values())),
+               graph_breaks=sum(counters["graph_break"].values()),
+               ms_eager=round(1000 * statistics.median(eager[2][warmup:]), 2),
+               ms_compiled=round(1000 * statistics.median(compiled[2][warmup:]), 2))
+    return row
+
+
+def compile_row(name: str, args) -> dict:
+    torch.manual_seed(0)
+    try:
+        row = measure_compile(name, args.steps, args.warmup)
+    except Exception as error:  # noqa: BLE001 - one failing model must not hide the others' rows
+        row = {"model": name, "status": "error", "failure": f"{type(error).__name__}: {error}"[:300]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def compile_report(args, argv: list[str]) -> None:
+    torch.set_num_threads(args.threads)
+    torch._inductor.config.compile_threads = args.threads
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:  # compile s: nothing from an earlier run's cache
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        rows = [compile_row(name, args) for name in args.models]
+    lines = ["# `compile=true` on the CPU: compiled training steps against eager ones", "",
+             f"`{command_line(SCRIPT, argv)}` — {describe_machine('cpu', threads=args.threads)}; synthetic set, "
+             f"300 items, d = 8. Per model, {args.warmup} warm-up and {args.steps} timed steps (forward, backward, "
+             "Adam) run eagerly, then compiled (the trainer's `CompiledObjective`), from the same weights, optimizer "
+             "state, seed and batches. Loss and gradient differences are the largest over all the steps; graphs, "
+             "recompiles and graph breaks are dynamo's counts over the compiled run; ms / step are medians after "
+             "the warm-up; compile s is the compiled run's wall time, compilation included (an empty cache).",
+             ""]
+    lines += [args.note, ""] if args.note else []
+
+    def cells(r):
+        if r["status"] in ("error", "nothing to train"):
+            return [r["model"], r["status"], r.get("failure", "")] + [""] * 8
+        return [r["model"], r["status"], r["failure"], f"{r['max_loss_diff']:.1e}", f"{r['max_grad_diff']:.1e}",
+                r["graphs"], r["recompiles"], r["graph_breaks"], f"{r['ms_eager']:.1f}", f"{r['ms_compiled']:.1f}",
+                f"{r['seconds_total']:.0f}"]
+
+    lines += markdown_table(["model", "compiled?", "why not", "max loss diff", "max grad diff", "graphs", "recompiles",
+                             "graph breaks", "ms / step, eager", "ms / step, compiled", "compile s"],
+                            [cells(r) for r in rows], align="llllrrrrrrr")
+    md, js = write_report(args.out or RESULTS / "compile-cpu", "\n".join(lines),
+                          {"command": command_line(SCRIPT, argv), "rows": rows})
+    print(f"wrote {js} and {md}")
+
+
 # -------------------------------------------------------------------------------------------------- width groups
 def measure_widths(model: str, dataset: str, args) -> dict:
     """Median seconds of a training step and an evaluation batch, the batch as one group and in width groups."""
@@ -606,7 +716,7 @@ def parser() -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    epilog="\n".join(__doc__.splitlines()[2:]))
     modes = main.add_subparsers(dest="mode", required=True,
-                                metavar="{table,scaling,step,overhead,widths,memory,asif-savings}")
+                                metavar="{table,scaling,step,overhead,compile,widths,memory,asif-savings}")
     cell = argparse.ArgumentParser(add_help=False)  # what a measured cell takes
     cell.add_argument("--device", default="cpu")
     cell.add_argument("--root", default=None, help="folder of the real datasets (../shared/data)")
@@ -639,6 +749,12 @@ def parser() -> argparse.ArgumentParser:
                                                              "(default OUT: benchmarks/results/overhead-cpu)")
     ops.add_argument("--models", nargs="+", default=list(MODELS))
     ops.add_argument("--steps", type=int, default=20, help="timed training steps per model")
+    compiled = modes.add_parser("compile", parents=[report], help="compiled training steps against eager ones "
+                                                                  "(default OUT: benchmarks/results/compile-cpu)")
+    compiled.add_argument("--models", nargs="+", default=list(MODELS))
+    compiled.add_argument("--warmup", type=int, default=3, help="steps before the timed ones")
+    compiled.add_argument("--steps", type=int, default=5, help="timed steps per model and way")
+    compiled.add_argument("--threads", type=int, default=1)
     groups = modes.add_parser("widths", parents=[report], help="width groups against one group "
                                                               "(default OUT: benchmarks/results/width-groups-DEVICE)")
     groups.add_argument("--root", default=None, help="folder of the real datasets (../shared/data)")
@@ -683,6 +799,8 @@ def main(argv: list[str] | None = None) -> None:
         step(args)
     elif args.mode == "overhead":
         overhead(args, argv)
+    elif args.mode == "compile":
+        compile_report(args, argv)
     elif args.mode == "widths":
         widths(args, argv)
     elif args.mode == "memory":

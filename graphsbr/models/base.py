@@ -47,6 +47,8 @@ class SessionRecommender(nn.Module):
     train_defaults: ClassVar[dict[str, Any]] = {}
     sequence_training: ClassVar[bool] = False
     uses_memory: ClassVar[bool] = False
+    #: Why ``compile=true`` trains this model eagerly (``""``: it is compiled); see ``benchmarks/results/compile-cpu.md``.
+    not_compiled: ClassVar[str] = ""
 
     def __init__(self, config, num_items: int):
         super().__init__()

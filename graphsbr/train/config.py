@@ -58,6 +58,8 @@ class TrainConfig:
             curves only: selection never looks at it).
         tensorboard: write every epoch's metrics and the step loss as TensorBoard events into this folder (needs
             the ``tensorboard`` extra); empty: off.
+        compile: ``torch.compile`` the training step's forward and backward (on the CPU it needs a C++ compiler);
+            where compiling fails, the run goes on in eager mode with a warning. Evaluation stays eager.
     """
 
     epochs: int = 30
@@ -82,6 +84,7 @@ class TrainConfig:
     training: str = "auto"
     report_test: bool = False
     tensorboard: str = ""
+    compile: bool = False
 
 
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
@@ -105,7 +108,7 @@ def read_yaml(path) -> dict[str, Any]:
 
 #: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
 RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every",
-             "prefetch", "tensorboard")
+             "prefetch", "tensorboard", "compile")
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -140,6 +140,42 @@ class Objective(torch.nn.Module):
         return self.model.sequence_loss(batch) if self.sequence else self.model.loss(batch)
 
 
+class CompiledObjective:
+    """The objective under ``torch.compile`` (``compile=true``), falling back to eager for good where compiling fails.
+
+    Batch widths vary from step to step: ``dynamic=None`` compiles the first width statically and, on the first
+    other width, once more with symbolic sizes (automatic dynamic shapes), not once per width. The backward is
+    compiled with the forward (not lazily at the first ``backward()``), so that a failure shows in this call: it is
+    logged as a warning with the model and the error's first line, and the step and those after it run eagerly
+    (an error of the model itself then raises from the eager call). Graph breaks are no failure: the regions
+    between them are compiled.
+    """
+
+    def __init__(self, objective: torch.nn.Module, name: str):
+        self.eager, self.name = objective, name
+        self.failure: str | None = None  # why it fell back
+        try:
+            self.compiled = torch.compile(objective, dynamic=None)
+        except Exception as error:  # noqa: BLE001 - e.g. a Python version dynamo does not support
+            self._fall_back(error)
+
+    def __call__(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.compiled is not None:
+            try:  # random ops draw as in eager mode: the same seed gives the same dropout, compiled or not
+                with torch._functorch.config.patch(force_non_lazy_backward_lowering=True), \
+                        torch._inductor.config.patch(fallback_random=True):
+                    return self.compiled(batch)
+            except Exception as error:  # noqa: BLE001 - any compiler failure; the eager call re-raises the model's own
+                self._fall_back(error)
+        return self.eager(batch)
+
+    def _fall_back(self, error: Exception) -> None:
+        error = getattr(error, "inner_exception", error)  # what the backend raised, not dynamo's wrapper
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        self.failure, self.compiled = f"{type(error).__name__}: {first_line}", None
+        log.warning("compile: %s falls back to eager mode: %s", self.name, self.failure)
+
+
 class Trainer:
     """Fits a :class:`~graphsbr.models.SessionRecommender` with Adam, selects the epoch on validation, reports test.
 
@@ -274,6 +310,11 @@ class Trainer:
 
             # every parameter a step leaves unused (an ablation's, a side field's) is tolerated
             self.objective = DistributedDataParallel(self.objective, find_unused_parameters=True)
+        if cfg.compile and self.optimizer is not None:
+            if self.model.not_compiled:
+                log.warning("compile: %s trains eagerly: %s", self.model.name, self.model.not_compiled)
+            else:
+                self.objective = CompiledObjective(self.objective, self.model.name)
         start = time.perf_counter()
         while self.optimizer is not None and self.epoch < cfg.epochs and not self.patience_spent():
             epoch_start = time.perf_counter()
@@ -310,7 +351,7 @@ class Trainer:
                 break
         if self.objective is not self.objective_module:
             # drop DDP (and its reducer's hold on the process group) while the group is alive: destroyed at exit,
-            # after the group, the reducer's gloo threads deadlock on the GIL
+            # after the group, the reducer's gloo threads deadlock on the GIL; and the compiled step
             self.objective = self.objective_module
             gc.collect()
         return self._finish()
