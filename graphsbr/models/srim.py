@@ -30,8 +30,8 @@ ATTENTIONS = ("direct", "same_qk", "none")
 READOUTS = ("mean", "last")
 #: Which layers of eq. 4 make the item tables: the ``last`` one (the paper), or the ``mean`` of all.
 LAYER_COMBINATIONS = ("last", "mean")
-#: Which item tables score the candidates in eq. 14: those after the GCN (the paper) or before it.
-SCORE_TABLES = ("propagated", "initial")
+#: Which item tables score the candidates in eq. 14: those before the GCN (the default) or after it.
+SCORE_TABLES = ("initial", "propagated")
 #: How the auxiliary losses of eq. 16 add up over a batch: summed (the authors' code) or averaged.
 AUX_REDUCTIONS = ("sum", "mean")
 
@@ -77,9 +77,9 @@ class SRIMConfig:
         layer_combination: the item tables after the GCN: ``last`` (eq. 4's :math:`E^{(L)}`, the paper) or ``mean``
             of :math:`E^{(0)} \\dots E^{(L)}` (LightGCN's combination: each item keeps more of itself against its
             neighbours).
-        score_table: the item tables the session vectors score in eq. 14: ``propagated`` (after the GCN, the
-            paper) or ``initial`` (each item's own ID embedding and projected text before the GCN: the GCN still
-            shapes the session vectors, while a candidate is not averaged with its neighbours).
+        score_table: the item tables the session vectors score in eq. 14: ``initial`` (each item's own ID
+            embedding and projected text, before the GCN: eq. 14's :math:`e^{id}, e^{mo}`) or ``propagated`` (after
+            the GCN, as eq. 4's :math:`E^{(L)}`; our reading before validation preferred ``initial``).
     """
 
     dim: int = 100
@@ -103,7 +103,7 @@ class SRIMConfig:
     max_len: int = 50
     readout: str = "mean"
     layer_combination: str = "last"
-    score_table: str = "propagated"
+    score_table: str = "initial"
 
 
 class SRIM(SessionRecommender):
@@ -133,6 +133,12 @@ class SRIM(SessionRecommender):
       captions and BERT); fixed (the code overwrites them at random) unless ``text_trainable``.
     * **GCN** (eq. 4): eq. 4 alone loses an item's own embedding; we keep the code's residual and eq. 4's
       :math:`W^l` (identity at first); :math:`A` counts a pair once per session; the code's dropout is kept.
+    * **Scoring** (eq. 14): eq. 5 and eq. 14 both write an item as :math:`e^{id}`, :math:`e^{mo}`, without the layer
+      index of eq. 4. The clicks of a session are read from the propagated tables (else eq. 4 would serve nothing);
+      the candidates are scored against the tables before the GCN (``score_table``), so that each keeps its own
+      vector. Scoring against the propagated tables averages every candidate with its co-occurring neighbours: the
+      target lands in the top 20 as often but lower within it (MRR@20 a fifth lower on Scientific's validation
+      split; benchmarks/RESULTS.md, "SRIM's MRR").
     * **Attention** (eq. 7–8): per head, scaled by :math:`\sqrt{d/H}` (the code's), :math:`W^Q` without bias, no
       output projection; the session is the mean over its clicks, as eq. 8 writes (the code takes the last click).
     * **Alignment** (eq. 9–11): as printed, eq. 9 and 10 pair mismatched terms; we read one contrastive scheme over
