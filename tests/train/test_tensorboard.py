@@ -1,42 +1,16 @@
 import json
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from graphsbr import ConfigError, load_dataset
-from graphsbr.models.base import SessionRecommender, gather_last
-from graphsbr.train import TrainConfig, Trainer
 from graphsbr.train.tensorboard import TensorBoardLogger
+
+from .tiny import tiny_trainer
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator  # noqa: E402
-
-
-@dataclass
-class TinyConfig:
-    dim: int = 16
-    dropout: float = 0.1
-    max_len: int = 10
-
-
-class Tiny(SessionRecommender):
-    """The last item's embedding against the item table."""
-
-    name = "tiny"
-    Config = TinyConfig
-
-    def __init__(self, config, num_items):
-        super().__init__(config, num_items)
-        self.embedding = nn.Embedding(num_items + 1, config.dim, padding_idx=0)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, batch):
-        last = self.dropout(gather_last(self.embedding(batch.items), batch.lengths))
-        return last @ self.embedding.weight.T
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +19,7 @@ def data():
 
 
 def trainer(data, out=None, **settings):
-    torch.manual_seed(0)
-    model = Tiny.from_dataset(data)
-    config = TrainConfig(**{"epochs": 2, "batch_size": 64, "lr": 0.01, "progress": False, **settings})
-    return Trainer(model, data, config, out, run={"model": "tiny", "dataset": "synthetic"})
+    return tiny_trainer(data, out, **{"epochs": 2, **settings})
 
 
 def read_scalars(folder) -> dict[str, list[tuple[int, float]]]:

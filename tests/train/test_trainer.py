@@ -1,39 +1,15 @@
 import json
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
 
 from graphsbr import ConfigError, DataError, TrainingError, load_dataset
-from graphsbr.models.base import SessionRecommender, gather_last
 from graphsbr.train import TrainConfig, Trainer
 from graphsbr.train.recommend import recommend
 from graphsbr.train.trainer import LAST_KEYS, SCORE_ELEMENTS, exclusive
 
-
-@dataclass
-class TinyConfig:
-    dim: int = 16
-    dropout: float = 0.1
-    max_len: int = 10
-
-
-class Tiny(SessionRecommender):
-    """The last item's embedding against the item table (a learned bigram model)."""
-
-    name = "tiny"
-    Config = TinyConfig
-
-    def __init__(self, config, num_items):
-        super().__init__(config, num_items)
-        self.embedding = nn.Embedding(num_items + 1, config.dim, padding_idx=0)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, batch):
-        last = self.dropout(gather_last(self.embedding(batch.items), batch.lengths))
-        return last @ self.embedding.weight.T
+from .tiny import Tiny, TinyConfig, tiny_trainer
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +17,7 @@ def data():
     return load_dataset("synthetic", num_items=200, num_sessions=1500)
 
 
-def trainer(data, out=None, callbacks=(), **settings):
-    torch.manual_seed(0)
-    model = Tiny.from_dataset(data)
-    config = TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 0.01, "progress": False, **settings})
-    return Trainer(model, data, config, out, run={"model": "tiny", "dataset": "synthetic"}, callbacks=callbacks)
+trainer = tiny_trainer
 
 
 def test_fit_writes_a_complete_run_and_learns(data, tmp_path):
