@@ -21,7 +21,7 @@ from ..nn.graph_encoder import GAT_VERSIONS, GraphAttentionEncoder
 from ..nn.init import reset_linear
 from ..nn.packing import Packing
 from ..nn.projected_table import ProjectedTable
-from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
+from .base import SessionRecommender, check_choices, cross_entropy, gather_last, masked_mean
 
 #: Memory rows compared with the queries at once in the neighbour search: ``[B, MEMORY_CHUNK]`` similarities stay in
 #: the cache between the product and the ``topk`` (faster than one product with the whole memory; see
@@ -443,13 +443,7 @@ def _clear_after_loading(module: A2DMTL, incompatible_keys) -> None:
 
 
 def _check(config: A2DMTLConfig) -> None:
-    if config.readout_values not in READOUT_VALUES:
-        raise ConfigError(f"readout_values: unknown {config.readout_values!r}; "
-                          f"choose one of {', '.join(READOUT_VALUES)}")
-    if config.item_scores not in ITEM_SCORES:
-        raise ConfigError(f"item_scores: unknown {config.item_scores!r}; choose one of {', '.join(ITEM_SCORES)}")
-    if config.gat_version not in GAT_VERSIONS:
-        raise ConfigError(f"gat_version: unknown {config.gat_version!r}; choose one of {', '.join(GAT_VERSIONS)}")
+    check_choices(config, readout_values=READOUT_VALUES, item_scores=ITEM_SCORES, gat_version=GAT_VERSIONS)
     if not isinstance(config.max_len, int) or config.max_len < 1:
         raise ConfigError(f"max_len must be a positive integer (it sizes the position and length embeddings), "
                           f"got {config.max_len!r}")

@@ -24,7 +24,7 @@ from ..nn.packing import Packing, batch_packing, by_width
 from ..nn.side_embedding import POOLINGS, SideEmbedding
 from ..nn.transformer import ACTIVATIONS, TransformerBlock
 from ..nn.untied_attention import UntiedFusedAttention, select_rows
-from .base import SessionRecommender, cross_entropy, select_side_fields
+from .base import SessionRecommender, check_choices, cross_entropy, select_side_fields
 
 #: The smallest temperature of the alignment loss (CLIP clips its learned logit scale :math:`1/\tau` at 100).
 MIN_TEMPERATURE = 0.01
@@ -358,10 +358,7 @@ def alignment_terms(mask: Tensor, x: Tensor, a: Tensor, temperature: Tensor | fl
 
 
 def _check(config: ASIFConfig) -> None:
-    if config.fusion not in FUSIONS:
-        raise ConfigError(f"fusion: unknown {config.fusion!r}; choose one of {', '.join(FUSIONS)}")
-    if config.activation not in ACTIVATIONS:
-        raise ConfigError(f"activation: unknown {config.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    check_choices(config, fusion=FUSIONS, activation=ACTIVATIONS, side_pooling=POOLINGS)
     for key in ("dim", "num_layers", "num_heads", "inner_dim", "max_len"):
         if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
             raise ConfigError(f"{key} must be a positive integer, got {getattr(config, key)!r}")
@@ -370,8 +367,6 @@ def _check(config: ASIFConfig) -> None:
     for key in ("dropout", "attn_dropout"):
         if not 0.0 <= getattr(config, key) < 1.0:
             raise ConfigError(f"{key} must lie in [0, 1), got {getattr(config, key)}")
-    if config.side_pooling not in POOLINGS:
-        raise ConfigError(f"side_pooling: unknown {config.side_pooling!r}; choose one of {', '.join(POOLINGS)}")
     if not config.temperature > 0:
         raise ConfigError(f"temperature (tau) must be positive, got {config.temperature}")
     if not config.contrastive_weight >= 0:

@@ -152,6 +152,15 @@ def masked_mean(values: Tensor, mask: Tensor, dim: int) -> Tensor:
     return (values * mask).sum(dim) / mask.sum(dim).clamp(min=1)
 
 
+def check_choices(config, **choices) -> None:
+    """Raises :class:`ConfigError` naming the first setting of ``config`` whose value is not among its ``choices``
+    (``setting=valid values``), with the valid values."""
+    for key, valid in choices.items():
+        value = getattr(config, key)
+        if value not in valid:
+            raise ConfigError(f"{key}: unknown {value!r}; choose one of {', '.join(valid)}")
+
+
 def gather_last(states: Tensor, lengths: Tensor) -> Tensor:
     """``[B, d]`` the state at position ``lengths - 1`` of left-aligned ``[B, L, d]`` states."""
     index = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, states.size(-1))

@@ -20,7 +20,7 @@ from ..nn.fusion import FUSIONS, Fusion
 from ..nn.init import INIT_STD
 from ..nn.item_encoder import ItemEncoder
 from ..nn.packing import Packing, batch_packing
-from .base import cross_entropy, gather_last, select_side_fields
+from .base import check_choices, cross_entropy, gather_last, select_side_fields
 from .baselines.sasrec import SASRec, SASRecConfig
 
 LOG = logging.getLogger(__name__)
@@ -347,11 +347,8 @@ def behaviour_fields(dataset: SessionDataset, names) -> dict[str, int]:
 
 
 def _check(config: COMIFConfig) -> None:
-    choices = {"fusion": FUSIONS, "attention_fusion": SCORE_FUSIONS, "attribute_fusion": FUSION_LEVELS,
-               "behaviour_fusion": FUSION_LEVELS}
-    for key, valid in choices.items():
-        if getattr(config, key) not in valid:
-            raise ConfigError(f"{key}: unknown {getattr(config, key)!r}; choose one of {', '.join(valid)}")
+    check_choices(config, fusion=FUSIONS, attention_fusion=SCORE_FUSIONS, attribute_fusion=FUSION_LEVELS,
+                  behaviour_fusion=FUSION_LEVELS)
     for key in ("iaa_weight", "upa_weight"):
         if not getattr(config, key) >= 0:
             raise ConfigError(f"{key} must be >= 0, got {getattr(config, key)}")

@@ -22,7 +22,7 @@ from ..nn.packing import batch_packing
 from ..nn.re_engagement import SLOT_ORDERS, ReEngagementScore
 from ..nn.side_embedding import SideEmbedding
 from ..nn.transformer import TransformerEncoder
-from .base import SessionRecommender, gather_last, select_side_fields
+from .base import SessionRecommender, check_choices, gather_last, select_side_fields
 
 #: The session encoders of the generalisation score: ScoreNet's PECS, a plain transformer (the ablation PECS-TF)
 #: and DIF-SR's decoupled attention (PECS-DIFIR).
@@ -309,10 +309,7 @@ def fields_of(dataset: SessionDataset, value, key: str) -> dict[str, SideField]:
 
 
 def _check(config: ScoreNetConfig) -> None:
-    if config.pecs not in PECS_VARIANTS:
-        raise ConfigError(f"pecs: unknown {config.pecs!r}; choose one of {', '.join(PECS_VARIANTS)}")
-    if config.mpre_slots not in SLOT_ORDERS:
-        raise ConfigError(f"mpre_slots: unknown {config.mpre_slots!r}; choose one of {', '.join(SLOT_ORDERS)}")
+    check_choices(config, pecs=PECS_VARIANTS, mpre_slots=SLOT_ORDERS)
     if not 0.0 <= config.side_weight <= 1.0:
         raise ConfigError(f"side_weight (alpha_2) must lie in [0, 1], got {config.side_weight}")
     if not config.scale > 0:

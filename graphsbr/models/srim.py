@@ -21,7 +21,7 @@ from ..nn.direct_attention import DirectAttention
 from ..nn.dropout import Dropout
 from ..nn.packing import batch_packing
 from ..nn.sparse import sparse_product
-from .base import SessionRecommender, cross_entropy, gather_last, masked_mean
+from .base import SessionRecommender, check_choices, cross_entropy, gather_last, masked_mean
 
 #: The session attention (eq. 7): SRIM's direct attention, Q = K (SRIM-DirAtt of Table 3, LinAtt of Fig. 5) or
 #: none (NoAtt of Fig. 5).
@@ -461,20 +461,8 @@ def _clear_after_loading(module: SRIM, incompatible_keys) -> None:
 
 
 def _check(config: SRIMConfig) -> None:
-    if config.attention not in ATTENTIONS:
-        raise ConfigError(f"attention: unknown {config.attention!r}; choose one of {', '.join(ATTENTIONS)}")
-    if config.layer_combination not in LAYER_COMBINATIONS:
-        raise ConfigError(f"layer_combination: unknown {config.layer_combination!r}; "
-                          f"choose one of {', '.join(LAYER_COMBINATIONS)}")
-    if config.score_table not in SCORE_TABLES:
-        raise ConfigError(f"score_table: unknown {config.score_table!r}; choose one of {', '.join(SCORE_TABLES)}")
-    if config.readout not in READOUTS:
-        raise ConfigError(f"readout: unknown {config.readout!r}; choose one of {', '.join(READOUTS)}")
-    if config.aux_reduction not in AUX_REDUCTIONS:
-        raise ConfigError(f"aux_reduction: unknown {config.aux_reduction!r}; "
-                          f"choose one of {', '.join(AUX_REDUCTIONS)}")
-    if config.text_encoder not in TEXT_ENCODERS:
-        raise ConfigError(f"text_encoder: unknown {config.text_encoder!r}; choose one of {', '.join(TEXT_ENCODERS)}")
+    check_choices(config, attention=ATTENTIONS, layer_combination=LAYER_COMBINATIONS, score_table=SCORE_TABLES,
+                  readout=READOUTS, aux_reduction=AUX_REDUCTIONS, text_encoder=TEXT_ENCODERS)
     for key, least in (("dim", 1), ("num_heads", 1), ("co_samples", 1), ("max_len", 1), ("num_layers", 0),
                        ("graph_top_k", 0)):
         value = getattr(config, key)
