@@ -33,6 +33,9 @@ ITEM_SCORES = ("gat", "embedding")
 #: What eq. 15 sums (its :math:`v`): the enhanced sequence :math:`S_\mathrm{seq}` of eq. 10, the item embeddings
 #: :math:`H_\mathrm{item}`, or the attention output :math:`a` of eq. 13.
 READOUT_VALUES = ("sequence", "item", "attention")
+#: Where eq. 18 takes the neighbours' :math:`s^\mathrm{avg}_m`: the memory as stored at its last refresh
+#: (``memory``), or the same sessions' mean item embeddings recomputed from the current table (``fresh``).
+NEIGHBOUR_MEANS = ("memory", "fresh")
 
 
 @dataclass
@@ -65,6 +68,10 @@ class A2DMTLConfig:
             GAT output that :math:`H_{v_i}` denotes elsewhere in the paper).
         item_residual: :math:`H = E^0 + \\mathrm{GAT}(E^0)` instead of :math:`\\mathrm{GAT}(E^0)` (not in the paper:
             keeps an item distinguishable from the items that share its predecessors).
+        neighbour_means: one of :data:`NEIGHBOUR_MEANS`. The neighbours are always found in the stored memory;
+            ``fresh`` (not in the paper) recomputes their :math:`s^\\mathrm{avg}_m` and cosines (eq. 17–18) from
+            the current item table, with gradients, instead of reading the memory refreshed once per epoch (which,
+            in the first epoch, holds the random initial table).
     """
 
     dim: int = 256
@@ -83,6 +90,7 @@ class A2DMTLConfig:
     max_len: int = 50
     item_scores: str = "gat"
     item_residual: bool = False
+    neighbour_means: str = "memory"
 
 
 class A2DMTL(SessionRecommender):
@@ -125,7 +133,8 @@ class A2DMTL(SessionRecommender):
       validation; see ``benchmarks/RESULTS.md``), :math:`S_\mathrm{seq}` (MSGAT's) or :math:`H_\mathrm{item}`.
     * **eq. 16–19**: the memory holds the training sessions only (a test prediction never depends on its batch),
       one :math:`s^\mathrm{avg}` per session's longest prefix (:meth:`refresh_memory`); a training sample never
-      retrieves its own session; no gradient through the memory; :math:`R` (not given) is MSGAT's 3.
+      retrieves its own session; no gradient through the memory; :math:`R` (not given) is MSGAT's 3. (A lead, not
+      the paper: ``neighbour_means=fresh`` recomputes the neighbours' means from the current table.)
     * **GAT**: one layer, one head; eq. 21 scores against the same :math:`H`; embeddings start
       :math:`\mathcal U(\pm 1/\sqrt d)`, as in SR-GNN and GCE-GNN, whose setup the paper follows.
     * **Ablations** (Table 3): w/o CATE ``use_category=False``; w/o EXP ``category_graph=False`` (category
@@ -182,6 +191,8 @@ class A2DMTL(SessionRecommender):
         self.register_buffer("memory_norm", torch.zeros(0), persistent=False)  # [M]
         self.register_buffer("memory_sessions", torch.zeros(0, dtype=torch.long), persistent=False)  # [M]
         self.register_buffer("memory_row", torch.zeros(0, dtype=torch.long), persistent=False)  # [S]
+        # with neighbour_means=fresh: the items of every row's prefix (0-padded, int32)
+        self.register_buffer("memory_items", torch.zeros(0, config.max_len, dtype=torch.int32), persistent=False)
         self._tables: tuple[ProjectedTable, Tensor | None, ProjectedTable] | None = None
         self.register_load_state_dict_post_hook(_clear_after_loading)
         self.reset_parameters()
@@ -306,7 +317,7 @@ class A2DMTL(SessionRecommender):
         s_item, _ = self.readout(a, values, mask, alpha)  # eq. 14-15
         if self.config.neighbours:
             exclude = self._own_sessions(batch)
-            s_item = s_item + self.inter_session(average, exclude)[0]  # eq. 20
+            s_item = s_item + self.inter_session(average, exclude, items)[0]  # eq. 20
         return s_item, s_cate, scored, categories
 
     # ------------------------------------------------------------------------------------------ inter-session
@@ -322,14 +333,19 @@ class A2DMTL(SessionRecommender):
     def refresh_memory(self, batches) -> None:
         r"""Stores :math:`s^\mathrm{avg}` (eq. 16) of every training session's longest prefix: its direction
         (``memory [M, d]``, unit rows) and norm (``memory_norm [M]``), one row per session in session order
-        (``memory_sessions [M]``; ``memory_row [S]`` maps a session to its row, -1 for none)."""
+        (``memory_sessions [M]``; ``memory_row [S]`` maps a session to its row, -1 for none); with
+        ``neighbour_means=fresh`` also the prefix's items (``memory_items [M, max_len]``, 0-padded)."""
         if not self.config.neighbours:
             return
         items = self.tables()[0]
-        sessions, averages = [], []
+        fresh = self.config.neighbour_means == "fresh"
+        sessions, averages, clicks = [], [], []
         for batch in batches:
             sessions.append(batch.sessions)
             averages.append(masked_mean(items[batch.items], batch.mask, 1).float())
+            if fresh:
+                width = batch.items.size(1)
+                clicks.append(F.pad(batch.items * batch.mask, (0, self.config.max_len - width)).int())
         if not sessions:
             raise RuntimeError("refresh_memory got no training sessions")
         sessions, order = torch.cat(sessions).sort()
@@ -339,6 +355,8 @@ class A2DMTL(SessionRecommender):
         self.memory_sessions = sessions
         self.memory_row = torch.full((int(sessions.max()) + 1,), -1, dtype=torch.long, device=sessions.device)
         self.memory_row[sessions] = torch.arange(sessions.numel(), device=sessions.device)
+        if fresh:
+            self.memory_items = torch.cat(clicks)[order]
 
     @torch.no_grad()
     def nearest(self, unit: Tensor, exclude: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -369,8 +387,10 @@ class A2DMTL(SessionRecommender):
         best, keep = torch.cat(best, 1).topk(r, dim=1)
         return torch.cat(best_rows, 1).gather(1, keep), torch.isfinite(best)
 
-    def inter_session(self, average: Tensor, exclude: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        r""":math:`S^\mathrm{inter}` of eq. 16–19 for prefixes with mean item embeddings ``average [B, d]``.
+    def inter_session(self, average: Tensor, exclude: Tensor | None = None,
+                      items: ProjectedTable | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        r""":math:`S^\mathrm{inter}` of eq. 16–19 for prefixes with mean item embeddings ``average [B, d]``; ``items``
+        is the current item table, read with ``neighbour_means=fresh`` (default: :meth:`tables`).
 
         Returns:
             ``(S_inter [B, d], sessions [B, R'], gamma [B, R'])``: the training sessions drawn on and their weights
@@ -381,11 +401,16 @@ class A2DMTL(SessionRecommender):
                                "training sessions first (the Trainer does, before every epoch and evaluation)")
         unit = F.normalize(average.float(), dim=-1)
         rows, found = self.nearest(unit.detach(), exclude)
-        directions = self.memory[rows]  # [B, R', d]
+        if self.config.neighbour_means == "fresh":
+            items = self.tables()[0] if items is None else items
+            neighbours = items.mean(self.memory_items[rows]).float()  # s_avg of the neighbours, now, [B, R', d]
+            directions = F.normalize(neighbours, dim=-1)
+        else:
+            directions = self.memory[rows]  # [B, R', d]
+            neighbours = directions * self.memory_norm[rows].unsqueeze(-1)  # s_avg of the neighbours
         cosine = (unit.unsqueeze(1) * directions).sum(-1)  # eq. 17 again, differentiable in the query
         logits = cosine.masked_fill(~found, float("-inf")).masked_fill(~found.any(1, keepdim=True), 0.0)
         gamma = torch.softmax(logits, 1) * found  # eq. 19
-        neighbours = directions * self.memory_norm[rows].unsqueeze(-1)  # s_avg of the neighbours
         s_inter = (gamma.unsqueeze(-1) * neighbours).sum(1).to(average.dtype)  # eq. 18
         return s_inter, self.memory_sessions[rows], gamma
 
@@ -394,7 +419,7 @@ class A2DMTL(SessionRecommender):
         and their weights, as :meth:`forward` would in the current mode."""
         items = self.tables()[0]
         average = masked_mean(items[batch.items], batch.mask, 1)
-        _, sessions, gamma = self.inter_session(average, self._own_sessions(batch))
+        _, sessions, gamma = self.inter_session(average, self._own_sessions(batch), items)
         return sessions, gamma
 
     # -------------------------------------------------------------------------------------------- prediction
@@ -443,7 +468,8 @@ def _clear_after_loading(module: A2DMTL, incompatible_keys) -> None:
 
 
 def _check(config: A2DMTLConfig) -> None:
-    check_choices(config, readout_values=READOUT_VALUES, item_scores=ITEM_SCORES, gat_version=GAT_VERSIONS)
+    check_choices(config, readout_values=READOUT_VALUES, item_scores=ITEM_SCORES, gat_version=GAT_VERSIONS,
+                  neighbour_means=NEIGHBOUR_MEANS)
     if not isinstance(config.max_len, int) or config.max_len < 1:
         raise ConfigError(f"max_len must be a positive integer (it sizes the position and length embeddings), "
                           f"got {config.max_len!r}")

@@ -46,6 +46,20 @@ class ProjectedTable:
             h = h + self.residual[index]
         return h if self.padding_idx is None else h * (index != self.padding_idx).unsqueeze(-1).to(h.dtype)
 
+    def mean(self, index: Tensor) -> Tensor:
+        r"""``[*index.shape[:-1], d]`` the mean of the rows ``H[index]`` over the last axis of ``index``, skipping
+        ``padding_idx`` entries (0 where a row has none). A factored table averages :math:`Z`'s rows first and projects
+        the means, :math:`\bar h = \bar z W^\top + b` (the projection is linear): :math:`W` is applied once per mean
+        instead of once per row."""
+        real = torch.ones_like(index, dtype=torch.bool) if self.padding_idx is None else index != self.padding_idx
+        weights = real.to(self.rows.dtype).unsqueeze(-1)  # [..., K, 1]
+        count = weights.sum(-2)  # [..., 1]
+        average = lambda table: (table[index] * weights).sum(-2) / count.clamp(min=1)
+        if not self.factored:
+            return average(self.rows)
+        h = F.linear(average(self.rows), self.weight, self.bias) * (count > 0).to(self.rows.dtype)
+        return h if self.residual is None else h + average(self.residual)
+
     def scores(self, query: Tensor) -> Tensor:
         """``query @ H.T``: ``[B, d]`` -> ``[B, N]`` (0 in the padding column)."""
         if not self.factored:

@@ -37,6 +37,7 @@ ABLATIONS = {
     "readout attention": {"readout_values": "attention"},
     "scores on embeddings": {"item_scores": "embedding"},
     "residual": {"item_residual": True},
+    "fresh neighbours": {"neighbour_means": "fresh"},
 }
 
 
@@ -213,6 +214,33 @@ def test_a_training_sample_never_retrieves_its_own_session(dataset):
     torch.testing.assert_close(gamma.sum(1), torch.ones(500))
 
 
+def test_fresh_neighbour_means_are_the_current_tables_and_equal_the_memory_right_after_a_refresh(dataset):
+    stored, fresh = build(dataset, neighbours=4).eval(), build(dataset, neighbours=4, neighbour_means="fresh").eval()
+    batch = batch_of(dataset, stored, rows=slice(0, 200))
+    average = masked_mean(stored.tables()[0][batch.items], batch.mask, 1)
+    expected = stored.inter_session(average)
+    got = fresh.inter_session(average, items=fresh.tables()[0])
+    torch.testing.assert_close(got[0], expected[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got[1], expected[1])
+    with torch.no_grad():  # the weights move on after the refresh: only the fresh means follow them
+        for model in (stored, fresh):
+            model.item_embedding.weight.mul_(1.5).add_(0.01)
+    stored.train(), fresh.train()
+    items = fresh.tables()[0]
+    average = masked_mean(items[batch.items], batch.mask, 1)
+    s_inter, sessions, gamma = fresh.inter_session(average, batch.sessions, items)
+    prefix = lambda m: torch.as_tensor(dataset.train.session(int(m))[:-1][-fresh.max_len:])  # what the memory holds
+    now = torch.stack([torch.stack([items[prefix(m)].mean(0) for m in row]) for row in sessions])  # [B, R, d]
+    unit = torch.nn.functional.normalize(average, dim=-1)
+    by_hand = torch.softmax((unit.unsqueeze(1) * torch.nn.functional.normalize(now, dim=-1)).sum(-1), 1)
+    torch.testing.assert_close(gamma, by_hand, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s_inter, (by_hand.unsqueeze(-1) * now).sum(1), atol=1e-5, rtol=1e-5)
+    stale = stored.inter_session(average, batch.sessions, items)[0]
+    assert not torch.allclose(stale, s_inter, atol=1e-3)
+    s_inter.square().sum().backward()  # the neighbours' means carry gradients to the embeddings
+    assert fresh.item_embedding.weight.grad.abs().sum() > 0
+
+
 def full_table(encoder):
     """The item GAT before the factoring: every node projected, then aggregated."""
     def table(x, residual=False):
@@ -246,7 +274,7 @@ def assert_same_neighbours(fast, slow, batch):
     torch.testing.assert_close(cosine(found), cosine(expected))
 
 
-@pytest.mark.parametrize("variant", ["full", "w/o EXP", "gatv2", "residual"])
+@pytest.mark.parametrize("variant", ["full", "w/o EXP", "gatv2", "residual", "fresh neighbours"])
 def test_the_fast_step_equals_the_full_table_and_brute_force_search(variant, dataset, monkeypatch):
     fast = build(dataset, neighbours=4, **ABLATIONS[variant])
     slow = build(dataset, neighbours=4, **ABLATIONS[variant])

@@ -78,3 +78,24 @@ def test_encoder_table_equals_the_layers_run_in_full(layers):
     want = gradients(leaves, query @ expected.T, expected[torch.tensor([3, 0, 8])])
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_mean_of_rows_equals_the_mean_of_the_full_tables_rows_with_gradients(residual):
+    torch.manual_seed(0)
+    rows, weight, bias, extra = torch.randn(7, 5), torch.randn(4, 5), torch.randn(4), torch.randn(7, 4)
+    leaves = [t.requires_grad_() for t in (rows, weight, bias, extra)]
+    index = torch.tensor([[[3, 2, 0], [6, 0, 0]], [[0, 0, 0], [1, 1, 5]]])  # [2, 2, 3], 0 = padding
+    table = ProjectedTable(rows, weight, bias, padding_idx=0, residual=extra if residual else None)
+    full = table.full()
+    real = (index != 0).float().unsqueeze(-1)
+    expected = (full[index] * real).sum(-2) / real.sum(-2).clamp(min=1)  # the mean of the real rows, 0 for none
+    got = table.mean(index)
+    torch.testing.assert_close(got, expected)
+    assert (got[1, 0] == 0).all()
+    torch.testing.assert_close(got[0, 1], full[6])
+    used = leaves if residual else leaves[:3]
+    for a, b in zip(gradients(used, got), gradients(used, expected)):
+        torch.testing.assert_close(a, b)
+    plain = ProjectedTable(full.detach(), padding_idx=0)
+    torch.testing.assert_close(plain.mean(index), expected.detach())
