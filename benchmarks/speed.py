@@ -6,6 +6,7 @@ session length, what a step costs in ops and host syncs, and what width groups s
     python benchmarks/speed.py table --root ../shared/data --device cpu --threads 1    # results/speed-cpu.{md,json}
     python benchmarks/speed.py scaling --device cpu --threads 1       # results/scaling-cpu.{md,json} and two PNGs
     python benchmarks/speed.py step --model a2dmtl --dataset tmall --root ../shared/data --threads 1
+    python benchmarks/speed.py eval-parts --model sasrec --dataset beauty --root ../shared/data --threads 2
     python benchmarks/speed.py overhead                                 # results/overhead-cpu.{md,json}
     nice -n 10 python benchmarks/speed.py compile                       # results/compile-cpu.{md,json}
     python benchmarks/speed.py widths --root ../shared/data --datasets beauty diginetica   # results/width-groups-cpu.*
@@ -34,6 +35,11 @@ fixed session lengths 5, 20 and 50 (20k items), with a PNG per model family.
 ``step``: one cell in this process, printed as JSON with the package it imported: a quick before/after check of a
 change to a step. For the code of an older commit: ``git worktree add /tmp/before COMMIT && cp -r graphsbr/bench
 /tmp/before/graphsbr/ && PYTHONPATH=/tmp/before python benchmarks/speed.py step ...``.
+
+``eval-parts``: where one model's full-ranking test evaluation goes, in this process, printed as JSON: the
+trainer's ``evaluate`` (median of ``--rounds``), then its parts over the same batches: collating them, the model's
+scores (encoder and scoring), and counting the ranks; beside them the arithmetic floor of the scoring, a product
+``[B, d] x [d, N+1]`` of every batch's shape with random numbers, and the counting of ranks on those scores.
 
 ``overhead``: ops dispatched and host syncs per training step and per evaluation batch
 (:func:`graphsbr.bench.ops_and_syncs`, the CPU proxies of a launch-bound GPU step), on the synthetic set at tiny
@@ -367,6 +373,51 @@ def step(args) -> None:
     torch.set_num_threads(args.threads)
     cell = measure(args.model, args.dataset, args.root, parse_assignments(args.settings), args)
     print(json.dumps({"package": graphsbr.__file__, "threads": args.threads, **cell}))
+
+
+def eval_parts(args) -> None:
+    """``eval-parts``: the test evaluation of one model on one dataset and its parts, printed as JSON."""
+    from graphsbr.train.metrics import target_ranks
+    from graphsbr.train.run import build_trainer
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    settings = {"threads": args.threads, "progress": "false", **parse_assignments(args.settings)}
+    trainer = build_trainer(args.model, args.dataset, args.root, settings)
+    model, size = trainer.model, trainer.eval_batch_size()
+    trainer.evaluate("test")  # warm-up (and A²D-MTL's memory)
+    parts = {"evaluate": [], "collate": [], "scores": [], "ranks": [], "floor_product": [], "floor_ranks": []}
+    dim = getattr(model.config, "dim", 64)
+    with torch.no_grad():
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            trainer.evaluate("test")
+            parts["evaluate"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            batches = list(trainer.loader("test", batch_size=size))
+            parts["collate"].append(time.perf_counter() - start)
+            scores_s = ranks_s = product_s = floor_ranks_s = 0.0
+            for batch in batches:
+                start = time.perf_counter()
+                scores = model(batch)
+                scores_s += time.perf_counter() - start
+                start = time.perf_counter()
+                target_ranks(scores.float(), batch.targets)
+                ranks_s += time.perf_counter() - start
+                query, table = torch.randn(scores.size(0), dim), torch.randn(scores.size(1), dim)
+                start = time.perf_counter()
+                random_scores = query @ table.T
+                product_s += time.perf_counter() - start
+                start = time.perf_counter()
+                target_ranks(random_scores, batch.targets)
+                floor_ranks_s += time.perf_counter() - start
+            for key, value in zip(("scores", "ranks", "floor_product", "floor_ranks"),
+                                  (scores_s, ranks_s, product_s, floor_ranks_s)):
+                parts[key].append(value)
+    print(json.dumps({"model": args.model, "dataset": args.dataset, "threads": args.threads,
+                      "samples": trainer.dataset.test.num_samples, "batch_size": size, "dim": dim,
+                      "seconds": {k: round(statistics.median(v), 3) for k, v in parts.items()},
+                      "rounds": {k: [round(x, 3) for x in v] for k, v in parts.items()}}))
 
 
 # ------------------------------------------------------------------------------------------------------ overhead
@@ -716,7 +767,8 @@ def parser() -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    epilog="\n".join(__doc__.splitlines()[2:]))
     modes = main.add_subparsers(dest="mode", required=True,
-                                metavar="{table,scaling,step,overhead,compile,widths,memory,asif-savings}")
+                                metavar="{table,scaling,step,eval-parts,overhead,compile,widths,memory,"
+                                        "asif-savings}")
     cell = argparse.ArgumentParser(add_help=False)  # what a measured cell takes
     cell.add_argument("--device", default="cpu")
     cell.add_argument("--root", default=None, help="folder of the real datasets (../shared/data)")
@@ -745,6 +797,13 @@ def parser() -> argparse.ArgumentParser:
     one.add_argument("--model", required=True)
     one.add_argument("--dataset", default="synthetic")
     one.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
+    parts = modes.add_parser("eval-parts", help="one model's test evaluation and its parts, printed as JSON")
+    parts.add_argument("--model", required=True)
+    parts.add_argument("--dataset", default="synthetic")
+    parts.add_argument("--root", default=None, help="folder of the real datasets (../shared/data)")
+    parts.add_argument("--threads", type=int, default=2)
+    parts.add_argument("--rounds", type=int, default=3)
+    parts.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     ops = modes.add_parser("overhead", parents=[report], help="ops and host syncs per step "
                                                              "(default OUT: benchmarks/results/overhead-cpu)")
     ops.add_argument("--models", nargs="+", default=list(MODELS))
@@ -797,6 +856,8 @@ def main(argv: list[str] | None = None) -> None:
         worker(args)
     elif args.mode == "step":
         step(args)
+    elif args.mode == "eval-parts":
+        eval_parts(args)
     elif args.mode == "overhead":
         overhead(args, argv)
     elif args.mode == "compile":
