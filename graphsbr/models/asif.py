@@ -28,6 +28,8 @@ from .base import SessionRecommender, check_choices, cross_entropy, select_side_
 
 #: The smallest temperature of the alignment loss (CLIP clips its learned logit scale :math:`1/\tau` at 100).
 MIN_TEMPERATURE = 0.01
+#: How eq. 9 reduces a sequence's alignment terms: summed over its clicks (as written) or averaged.
+RSA_REDUCTIONS = ("sum", "mean")
 
 
 @dataclass
@@ -55,6 +57,8 @@ class ASIFConfig:
         temperature: the initial value of the learned temperature :math:`\\tau` of eq. 8 (CLIP's 0.07).
         num_bases: :math:`r`, the columns of :math:`W_r` (the orthonormal bases of HIE).
         rsa: False = w/o RSA (Table 4): no contrastive loss.
+        rsa_reduction: one of :data:`RSA_REDUCTIONS`: eq. 9 ``sum``\ s a sequence's clicks (the default, the
+            equation as written), or takes their ``mean`` (CLIP's reading, about 8x weaker on Beauty's sequences).
         hie: False = w/o HIE: :math:`h_X` of eq. 3, without :math:`h_A^*`.
         untied_positions: False = w/o UP: no position stream; the positions are added to the item input.
         fused_attention: False = w/o FA: decoupled item and attribute correlation matrices.
@@ -83,6 +87,7 @@ class ASIFConfig:
     temperature: float = 0.07
     num_bases: int = 16
     rsa: bool = True
+    rsa_reduction: str = "sum"
     hie: bool = True
     untied_positions: bool = True
     fused_attention: bool = True
@@ -245,7 +250,7 @@ class ASIF(SessionRecommender):
         ce = cross_entropy(self.encode(batch, x, a) @ table.T, batch.targets)
         if not (self.config.rsa and self.config.contrastive_weight):
             return ce, {"ce": ce.detach(), "loss": ce.detach()}
-        co = alignment_loss(x, a, aligned, self.temperature, batch.host_lengths)
+        co = alignment_loss(x, a, aligned, self.temperature, batch.host_lengths, self.config.rsa_reduction)
         total = ce + self.config.contrastive_weight * co
         return total, {"ce": ce.detach(), "rsa": co.detach(), "loss": total.detach()}
 
@@ -324,12 +329,12 @@ class Attended(nn.Module):
         return attended
 
 
-def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | float, lengths: Tensor | None = None
-                   ) -> Tensor:
+def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | float, lengths: Tensor | None = None,
+                   reduction: str = "sum") -> Tensor:
     r""":math:`\mathcal L_{co}` of eq. 7–9: per sequence, the softmax cross-entropy of each click's item embedding
     against the attribute embeddings of the sequence's clicks (and of each attribute against the items), the
-    paired one being the positive; summed over the clicks of a sequence, averaged over the sequences and the two
-    directions. Sequences of similar width run together (:func:`~graphsbr.nn.packing.by_width`; the
+    paired one being the positive; summed (``reduction="sum"``, eq. 9) or averaged (``"mean"``) over the clicks of a
+    sequence, averaged over the sequences and the two directions. Sequences of similar width run together (:func:`~graphsbr.nn.packing.by_width`; the
     :math:`[n, n]` similarities of a sequence end at its last click that takes part).
 
     Args:
@@ -341,7 +346,10 @@ def alignment_loss(x: Tensor, a: Tensor, mask: Tensor, temperature: Tensor | flo
             found without the host waiting for the device.
     """
     terms = by_width(alignment_terms, mask, x, a, lengths=lengths, temperature=temperature)  # [B, L]
-    return -terms.sum(1).mean() / 2  # eq. 9
+    per_sequence = terms.sum(1)
+    if reduction == "mean":
+        per_sequence = per_sequence / mask.sum(1).clamp(min=1)
+    return -per_sequence.mean() / 2  # eq. 9
 
 
 def alignment_terms(mask: Tensor, x: Tensor, a: Tensor, temperature: Tensor | float) -> Tensor:
@@ -358,7 +366,8 @@ def alignment_terms(mask: Tensor, x: Tensor, a: Tensor, temperature: Tensor | fl
 
 
 def _check(config: ASIFConfig) -> None:
-    check_choices(config, fusion=FUSIONS, activation=ACTIVATIONS, side_pooling=POOLINGS)
+    check_choices(config, fusion=FUSIONS, activation=ACTIVATIONS, side_pooling=POOLINGS,
+                  rsa_reduction=RSA_REDUCTIONS)
     for key in ("dim", "num_layers", "num_heads", "inner_dim", "max_len"):
         if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
             raise ConfigError(f"{key} must be a positive integer, got {getattr(config, key)!r}")
@@ -373,4 +382,4 @@ def _check(config: ASIFConfig) -> None:
         raise ConfigError(f"contrastive_weight (lambda) must be >= 0, got {config.contrastive_weight}")
 
 
-__all__ = ["ASIF", "ASIFConfig", "ASIFLayer", "alignment_loss", "alignment_terms"]
+__all__ = ["ASIF", "ASIFConfig", "ASIFLayer", "RSA_REDUCTIONS", "alignment_loss", "alignment_terms"]

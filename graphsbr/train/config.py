@@ -43,6 +43,8 @@ class TrainConfig:
             ``epoch_steps`` steps (``lr_step`` and ``patience`` still count passes), and the next epoch goes on
             where the last one stopped (a new pass, shuffled anew, starts when one ends). For learning curves of
             slow models on large sets.
+        warmup_steps: the learning rate grows linearly over the first this many steps, from ``lr / warmup_steps``
+            at the first to the schedule's rate (0: none).
         grad_clip: clip the gradient norm to this (0: never).
         threads: torch CPU threads (0: torch's default).
         prefetch: batches collated ahead by a background thread, in training and evaluation (-1: 2 on CUDA, none
@@ -76,6 +78,7 @@ class TrainConfig:
     amp: str = "off"
     budget_minutes: float = 0.0
     epoch_steps: int = 0
+    warmup_steps: int = 0
     grad_clip: float = 0.0
     threads: int = 0
     prefetch: int = -1

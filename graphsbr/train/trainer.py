@@ -365,15 +365,18 @@ class Trainer:
         ``epoch_steps`` of one)."""
         return self.epoch > self.best_epoch and self.steps - self.best_steps >= self.config.patience * self.pass_steps()
 
-    def _set_lr(self) -> None:
+    def _set_lr(self, step: int | None = None) -> None:
         """The learning rate after ``self.steps`` steps: ``lr * lr_gamma ** (passes // lr_step)`` with the passes
-        completed (a step decay per ``lr_step`` passes, applied at the end of the epoch that completes them)."""
+        completed (a step decay per ``lr_step`` passes, applied at the end of the epoch that completes them), times
+        ``(step + 1) / warmup_steps`` while the global ``step`` about to run is inside the warm-up."""
         cfg = self.config
-        if self.optimizer is None or cfg.lr_step <= 0:
+        if self.optimizer is None or (cfg.lr_step <= 0 and not cfg.warmup_steps):
             return
-        decays = self.steps // self.pass_steps() // cfg.lr_step
+        decays = self.steps // self.pass_steps() // cfg.lr_step if cfg.lr_step > 0 else 0
+        step = self.steps if step is None else step
+        warmup = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         for group in self.optimizer.param_groups:
-            group["lr"] = cfg.lr * cfg.lr_gamma ** decays
+            group["lr"] = cfg.lr * cfg.lr_gamma ** decays * warmup
 
     def _train_epoch(self) -> tuple[dict[str, float], int]:
         """One epoch: a pass over the training samples, or the next ``epoch_steps`` batches of the current pass.
@@ -396,6 +399,8 @@ class Trainer:
                    leave=False, disable=not (cfg.progress and self.group.main), unit="batch")
         self._memory_fresh = False
         for batch in bar:
+            if self.steps + steps <= cfg.warmup_steps:  # inside the warm-up, and the step that ends it
+                self._set_lr(self.steps + steps)
             with self.autocast():
                 loss, parts = self.objective(batch)
             self.optimizer.zero_grad(set_to_none=True)

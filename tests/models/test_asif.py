@@ -59,6 +59,11 @@ def test_alignment_loss_of_a_hand_computed_two_click_sequence():
     x3, a3 = torch.cat([x3, torch.randn(1, 3, 2)]), torch.cat([a3, torch.randn(1, 3, 2)])
     mask = torch.tensor([[True, True, False], [True, False, False]])
     torch.testing.assert_close(alignment_loss(x3, a3, mask, 1.0), torch.tensor(two_click_loss(1.0) / 2))
+    # the mean over a sequence's clicks: the two-click sequence's sum halved, the one-click sequence still 0
+    torch.testing.assert_close(alignment_loss(x3, a3, mask, 1.0, reduction="mean"),
+                               torch.tensor(two_click_loss(1.0) / 2 / 2))
+    torch.testing.assert_close(alignment_loss(x, a, torch.ones(1, 2, dtype=torch.bool), 1.0, reduction="mean"),
+                               torch.tensor(two_click_loss(1.0) / 2))
 
 
 def test_alignment_loss_is_low_for_aligned_and_high_for_swapped_pairs():
@@ -226,6 +231,15 @@ def test_each_switch_changes_the_scores(variant, dataset):
     assert not torch.allclose(model(batch), full(batch), atol=1e-4)
 
 
+def test_rsa_mean_divides_each_sequences_alignment_by_its_clicks(dataset):
+    summed, averaged = build(dataset).eval(), build(dataset, rsa_reduction="mean").eval()
+    batch = batch_of(dataset, summed)
+    rsa_sum, rsa_mean = summed.loss(batch)[1]["rsa"], averaged.loss(batch)[1]["rsa"]
+    lengths = batch.lengths.float()
+    assert (lengths > 1).any() and rsa_mean < rsa_sum
+    assert torch.allclose(summed.loss(batch)[1]["ce"], averaged.loss(batch)[1]["ce"])
+
+
 def test_without_rsa_the_loss_is_the_cross_entropy(dataset):
     full = build(dataset).eval()
     model = build(dataset, rsa=False).eval()
@@ -275,7 +289,7 @@ def test_fields_from_set_strings(dataset):
                                  {"num_heads": 3}, {"dropout": 1.0}, {"attn_dropout": -0.1}, {"temperature": 0.0},
                                  {"contrastive_weight": -1.0}, {"activation": "tanh"}, {"max_len": 0},
                                  {"item_encoder": "mlp"}, {"side_fields": ("colour",)},
-                                 {"side_pooling": "max"}])
+                                 {"side_pooling": "max"}, {"rsa_reduction": "max"}])
 def test_invalid_settings_are_config_errors(bad, dataset):
     with pytest.raises(ConfigError):
         build(dataset, **bad)

@@ -164,6 +164,30 @@ def test_lr_step_counts_passes_when_an_epoch_is_a_slice(data):
     assert [h["lr"] for h in whole.history] == [0.005, 0.0025]  # an epoch is a pass: as torch's StepLR
 
 
+class LearningRates:
+    """Records the learning rate of every step (``log_every=1``)."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_loss(self, trainer, step, means):
+        self.rates.append(trainer.optimizer.param_groups[0]["lr"])
+
+
+def test_warmup_grows_the_rate_linearly_then_hands_over_to_the_schedule(data, tmp_path):
+    steps = len(trainer(data)._train_loader())
+    rates = LearningRates()
+    settings = {"epochs": 3, "epoch_steps": 3, "warmup_steps": 4, "lr_step": 1, "lr_gamma": 0.5, "log_every": 1}
+    trainer(data, callbacks=[rates], **settings).fit()
+    expected = [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01]
+    assert steps > 9 and rates.rates == pytest.approx(expected)  # the warm-up ends inside the second epoch
+    trainer(data, tmp_path, **{**settings, "epochs": 1}).fit()  # stopped inside the warm-up: resumes it there
+    (tmp_path / "results.json").unlink()
+    rates = LearningRates()
+    trainer(data, tmp_path, callbacks=[rates], **settings).fit(resume=True)
+    assert rates.rates == pytest.approx(expected[3:])
+
+
 def test_patience_counts_passes_when_an_epoch_is_a_slice(data):
     steps = len(trainer(data)._train_loader())
     results = trainer(data, lr=0.0, epochs=10, patience=1, epoch_steps=(steps + 1) // 2).fit()
