@@ -133,10 +133,11 @@ def cmd_stats(args) -> None:
 
 
 def cmd_models(args) -> None:
-    from .models import MODELS
+    from .models import load_plugins
 
-    width = max(map(len, MODELS))
-    for name, cls in MODELS.items():
+    models = load_plugins()
+    width = max(map(len, models))
+    for name, cls in models.items():
         doc = (cls.__doc__ or "").strip().splitlines()
         print(f"{name:<{width}}  {cls.batch_kind:<8}  {doc[0] if doc else ''}")
 

@@ -6,13 +6,16 @@ from typing import Any
 
 from ..data import SessionDataset, load_dataset
 from ..errors import ConfigError
-from ..models import MODELS, SessionRecommender
+from ..models import MODELS, SessionRecommender, load_plugins
 from ..models.base import config_dict
 from .config import data_options, model_config, read_yaml, split_settings, train_config
 from .trainer import BEST, Trainer, load_weights, read_checkpoint
 
 
 def get_model_class(name: str) -> type[SessionRecommender]:
+    """The registered model ``name`` (:data:`graphsbr.models.MODELS`, then the installed plugins)."""
+    if name not in MODELS:
+        load_plugins()
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name]
