@@ -537,8 +537,15 @@ def measure_compile(model_name: str, steps: int, warmup: int) -> dict:
     compiled = compile_steps(trainer, objective, batches, weights, optimizer_state)
     loss_diff = max(float((a - b).abs()) for a, b in zip(eager[0], compiled[0]))
     grad_diff = max(float((ga[name] - gb[name]).abs().max()) for ga, gb in zip(eager[1], compiled[1]) for name in ga)
+    # relative to the eager gradient's largest entry, step by step: at d = 8 a row that dropout zeroes entirely meets
+    # the layer norms' epsilon of 1e-12, and a step's gradients can reach 1e19-1e32 in eager mode already
+    grad_rel = max(max(float((ga[name] - gb[name]).abs().max()) for name in ga)
+                   / max(max(float(g.abs().max()) for g in ga.values()), 1e-30)
+                   for ga, gb in zip(eager[1], compiled[1]))
     row.update(status="fell back" if objective.failure else "compiled", failure=objective.failure or "",
                seconds_total=round(time.perf_counter() - start, 1), max_loss_diff=loss_diff, max_grad_diff=grad_diff,
+               max_grad_rel_diff=grad_rel, max_eager_grad=max(float(g.abs().max()) for step in eager[1]
+                                                              for g in step.values()),
                graphs=counters["stats"]["unique_graphs"], recompiles=sum(map(len, guard_failures.values())),
                graph_breaks=sum(counters["graph_break"].values()),
                ms_eager=round(1000 * statistics.median(eager[2][warmup:]), 2),
@@ -562,28 +569,44 @@ def compile_report(args, argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="inductor-") as cache:  # compile s: nothing from an earlier run's cache
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
         rows = [compile_row(name, args) for name in args.models]
+    command, note, out = f"`{command_line(SCRIPT, argv)}`", args.note, Path(args.out or RESULTS / "compile-cpu")
+    if args.merge:  # the earlier rows of the models not measured again, in the order of MODELS
+        earlier = json.loads(Path(f"{out}.json").read_text())
+        again = {row["model"] for row in rows}
+        rows = [*[row for row in earlier["rows"] if row["model"] not in again], *rows]
+        rows.sort(key=lambda row: MODELS.index(row["model"]) if row["model"] in MODELS else len(MODELS))
+        command = f"{earlier['command']}; remeasured: {command}"
+        note = " ".join(filter(None, [earlier.get("note", ""), note]))
+    write_compile_report(rows, command, note, out, args)
+
+
+def write_compile_report(rows: list[dict], command: str, note: str, out: Path, args) -> None:
     lines = ["# `compile=true` on the CPU: compiled training steps against eager ones", "",
-             f"`{command_line(SCRIPT, argv)}` — {describe_machine('cpu', threads=args.threads)}; synthetic set, "
+             f"{command} — {describe_machine('cpu', threads=args.threads)}; synthetic set, "
              f"300 items, d = 8. Per model, {args.warmup} warm-up and {args.steps} timed steps (forward, backward, "
              "Adam) run eagerly, then compiled (the trainer's `CompiledObjective`), from the same weights, optimizer "
-             "state, seed and batches. Loss and gradient differences are the largest over all the steps; graphs, "
+             "state, seed and batches. Loss and gradient differences are the largest over all the steps (the relative "
+             "one divides each step's difference by that step's largest eager gradient); graphs, "
              "recompiles and graph breaks are dynamo's counts over the compiled run; ms / step are medians after "
              "the warm-up; compile s is the compiled run's wall time, compilation included (an empty cache).",
              ""]
-    lines += [args.note, ""] if args.note else []
+    lines += [note, ""] if note else []
 
     def cells(r):
         if r["status"] in ("error", "nothing to train"):
-            return [r["model"], r["status"], r.get("failure", "")] + [""] * 8
+            return [r["model"], r["status"], r.get("failure", "")] + [""] * 10
+        relative = f"{r['max_grad_rel_diff']:.1e}" if "max_grad_rel_diff" in r else ""
+        largest = f"{r['max_eager_grad']:.1e}" if "max_eager_grad" in r else ""
         return [r["model"], r["status"], r["failure"], f"{r['max_loss_diff']:.1e}", f"{r['max_grad_diff']:.1e}",
+                relative, largest,
                 r["graphs"], r["recompiles"], r["graph_breaks"], f"{r['ms_eager']:.1f}", f"{r['ms_compiled']:.1f}",
                 f"{r['seconds_total']:.0f}"]
 
-    lines += markdown_table(["model", "compiled?", "why not", "max loss diff", "max grad diff", "graphs", "recompiles",
+    lines += markdown_table(["model", "compiled?", "why not", "max loss diff", "max grad diff",
+                             "max grad diff / largest eager grad", "largest eager grad", "graphs", "recompiles",
                              "graph breaks", "ms / step, eager", "ms / step, compiled", "compile s"],
-                            [cells(r) for r in rows], align="llllrrrrrrr")
-    md, js = write_report(args.out or RESULTS / "compile-cpu", "\n".join(lines),
-                          {"command": command_line(SCRIPT, argv), "rows": rows})
+                            [cells(r) for r in rows], align="llllrrrrrrrrr")
+    md, js = write_report(out, "\n".join(lines), {"command": command, "note": note, "rows": rows})
     print(f"wrote {js} and {md}")
 
 
@@ -814,6 +837,8 @@ def parser() -> argparse.ArgumentParser:
     compiled.add_argument("--warmup", type=int, default=3, help="steps before the timed ones")
     compiled.add_argument("--steps", type=int, default=5, help="timed steps per model and way")
     compiled.add_argument("--threads", type=int, default=1)
+    compiled.add_argument("--merge", action="store_true",
+                          help="keep the earlier rows of OUT.json of the models not measured again")
     groups = modes.add_parser("widths", parents=[report], help="width groups against one group "
                                                               "(default OUT: benchmarks/results/width-groups-DEVICE)")
     groups.add_argument("--root", default=None, help="folder of the real datasets (../shared/data)")

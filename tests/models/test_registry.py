@@ -44,53 +44,26 @@ def test_register_refuses_what_is_not_a_model_or_has_no_free_name(meanpool):
     assert MODELS["sasrec"] is SASRec
 
 
-PLUGIN = '''
-from graphsbr.models import SessionRecommender
-from graphsbr.models.base import masked_mean
-from dataclasses import dataclass
-from torch import nn
-
-
-@dataclass
-class Config:
-    dim: int = 8
-
-
-class Plugged(SessionRecommender):
-    """A model from another package."""
-    name = "plugged"
-    Config = Config
-
-    def __init__(self, config, num_items):
-        super().__init__(config, num_items)
-        self.embedding = nn.Embedding(num_items + 1, config.dim, padding_idx=0)
-
-    def forward(self, batch):
-        return masked_mean(self.embedding(batch.items), batch.mask, 1) @ self.embedding.weight.T
-'''
-
-
 def installed_plugin(root: Path) -> dict:
-    """A package with a ``graphsbr.models`` entry point (and a broken one beside it) under ``root``; the environment
-    that puts it on the path."""
-    (root / "plugpkg").mkdir(parents=True)
-    (root / "plugpkg" / "__init__.py").write_text(PLUGIN)
+    """The environment of a process in which a package under ``root`` declares the example's MeanPool as a
+    ``graphsbr.models`` entry point (and a broken one beside it)."""
     info = root / "plugpkg-0.1.dist-info"
-    info.mkdir()
+    info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugpkg\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[graphsbr.models]\nplugged = plugpkg:Plugged\n"
-                                           "broken = plugpkg:DoesNotExist\n")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    (info / "entry_points.txt").write_text("[graphsbr.models]\nmeanpool = custom_model:MeanPool\n"
+                                           "broken = custom_model:DoesNotExist\n")
+    path = [str(root), str(EXAMPLES), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
 
 
 def test_an_entry_point_model_is_listed_and_trained_by_the_command_line(tmp_path):
     env = installed_plugin(tmp_path / "site")
     listed = subprocess.run([sys.executable, "-m", "graphsbr", "models"], env=env, capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
-    assert "plugged" in listed.stdout and "A model from another package." in listed.stdout
+    assert "meanpool" in listed.stdout and "the mean of its items' embeddings" in listed.stdout
     assert "sasrec" in listed.stdout
     assert "'broken'" in listed.stderr and "skipped" in listed.stderr  # the broken plugin is named, not fatal
-    trained = subprocess.run([sys.executable, "-m", "graphsbr", "train", "--model", "plugged", "--epochs", "1",
+    trained = subprocess.run([sys.executable, "-m", "graphsbr", "train", "--model", "meanpool", "--epochs", "1",
                               "--out", str(tmp_path / "run"), "--quiet", "--set", "threads=1",
                               *[arg for key, value in TINY_DATA.items() for arg in ("--set", f"{key}={value}")]],
                              env=env, capture_output=True, text=True)
