@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="learning curves of runs as a PNG")
     plot.add_argument("--run", nargs="+", required=True)
     plot.add_argument("--out", default=None, help="the PNG (default: <first run>/curves.png)")
+    plot.add_argument("--x", choices=("samples", "epoch"), default="samples",
+                      help="the x axis: training samples seen (default; runs with epochs of different sizes line up) "
+                           "or the epoch")
     return parser
 
 
@@ -264,7 +267,7 @@ def cmd_plot(args) -> None:
     from .train.plot import plot_runs
 
     out = Path(args.out or Path(args.run[0]) / "curves.png")
-    plot_runs([Path(r) for r in args.run], out)
+    plot_runs([Path(r) for r in args.run], out, x=args.x)
     print(f"wrote {out}")
 
 

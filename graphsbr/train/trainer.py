@@ -338,6 +338,7 @@ class Trainer:
                                  "seconds": round(seconds, 3),
                                  "train_seconds": round(train_time, 3),
                                  "samples_per_second": round(samples / max(train_time, 1e-9), 1),
+                                 "steps": self.steps, "samples": self.train_samples,
                                  "lr": self.optimizer.param_groups[0]["lr"]})
             self._save_last()
             if self.group.main:

@@ -188,6 +188,13 @@ def test_warmup_grows_the_rate_linearly_then_hands_over_to_the_schedule(data, tm
     assert rates.rates == pytest.approx(expected[3:])
 
 
+def test_every_epoch_records_the_steps_and_samples_so_far(data):
+    run = trainer(data, epochs=3, epoch_steps=5)
+    run.fit()
+    assert [h["steps"] for h in run.history] == [5, 10, 15]
+    assert [h["samples"] for h in run.history] == [5 * 64, 10 * 64, 15 * 64]  # batches of 64, none cut short
+
+
 def test_patience_counts_passes_when_an_epoch_is_a_slice(data):
     steps = len(trainer(data)._train_loader())
     results = trainer(data, lr=0.0, epochs=10, patience=1, epoch_steps=(steps + 1) // 2).fit()
