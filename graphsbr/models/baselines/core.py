@@ -82,8 +82,6 @@ class CORE(SessionRecommender):
     attention left-to-right; here it is bidirectional unless ``causal=True``.
     """
 
-    not_compiled = ("inductor's gradients differ from eager's by up to 7.7e12 on CPU, and its width groups recompile "
-                    "131 times in 8 steps")
     name = "core"
     Config = COREConfig
     batch_kind = "sequence"
