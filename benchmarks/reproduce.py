@@ -18,7 +18,8 @@ one asked for now, resumed up to the new cap) and a started one resumes, so a ki
 it stopped (:func:`graphsbr.bench.train_run`). ``--models`` picks the plain rows (``--models`` alone: none).
 ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation, a setting to compare) on one dataset,
 or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each run's
-results and validation history: rows trained on another machine, or whose folders are gone.
+results and validation history: rows trained on another machine, or whose folders are gone. ``--run FOLDER`` adds a finished run folder trained elsewhere (a run to its early stop)
+as its model's plain row on its dataset.
 
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
 every row, our mean ± std over the seeds beside the paper's number and the relative gap
@@ -49,6 +50,7 @@ from graphsbr.bench import (
     paper_value,
     parse_variant,
     run_folder,
+    stop_reason,
     train_run,
 )
 from graphsbr.train.config import parse_assignments
@@ -144,7 +146,7 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
 def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
     metrics = METRICS.get(dataset, OTHER_METRICS)
     lines = [("| model | seeds | " + " | ".join(f"{m} (paper, gap)" for m in metrics)
-              + " | epochs (best) | train min | samples/s |"), "|---" * (len(metrics) + 5) + "|"]
+              + " | epochs (best) | stopped | train min | samples/s |"), "|---" * (len(metrics) + 6) + "|"]
     for row in rows:
         if not row["runs"]:
             lines.append(f"| {row['label']} | 0 | n/a: {row['errors'][0]['error'] if row['errors'] else ''} |")
@@ -157,10 +159,11 @@ def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
             cells.append(f"{mean:.4f} ± {std:.4f}" + (f" ({paper:.4f}{gap})" if paper else ""))
         results = [r["results"] for r in row["runs"]]
         epochs = "/".join(f"{r['epochs_run']}({r['best_epoch']})" for r in results)
+        stopped = "/".join(stop_reason(r) for r in results)
         minutes = statistics.mean(r["train_seconds"] for r in results) / 60
         rate = statistics.mean(r["train_samples_per_second"] for r in results)
         lines.append(f"| {row['label']} | {len(results)} | " + " | ".join(cells)
-                     + f" | {epochs} | {minutes:.1f} | {rate:,.0f} |")
+                     + f" | {epochs} | {stopped} | {minutes:.1f} | {rate:,.0f} |")
     return lines + [""]
 
 
@@ -242,6 +245,20 @@ def report(finished: list[dict], args, seconds: float, command: str) -> str:
     return "\n".join(lines)
 
 
+def finished_folders(folders: list[str]) -> list[dict]:
+    """The runs of finished run folders (``results.json``), each its model's plain row on its dataset."""
+    runs = []
+    for folder in map(Path, folders):
+        path = folder / "results.json"
+        if not path.is_file():
+            raise ValueError(f"--run {folder}: no results.json there (a run that has not finished)")
+        results = json.loads(path.read_text())
+        runs.append({"dataset": results["dataset"], "label": NAMES.get(results["model"], results["model"]),
+                     "model": results["model"], "settings": {}, "seed": results["seed"], "folder": folder,
+                     "results": results})
+    return runs
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -270,6 +287,9 @@ def main(argv=None) -> None:
     parser.add_argument("--include", action="append", default=[], metavar="REPORT.json",
                         help="also tabulate the runs of an earlier report (its .json keeps each run's results and "
                              "validation history, so its run folders need not exist)")
+    parser.add_argument("--run", action="append", default=[], metavar="FOLDER",
+                        help="also tabulate a finished run folder trained elsewhere (e.g. to its early stop) as its "
+                             "model's row on its dataset")
     parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
                         help="also tabulate the validation metrics of every row at these epochs")
     parser.add_argument("--paper-numbers", action="store_true", help="print the papers' numbers and exit")
@@ -281,9 +301,10 @@ def main(argv=None) -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        runs = plan(args)
+        runs, trained_elsewhere = plan(args), finished_folders(args.run)
     except ValueError as error:
         parser.error(str(error))
+    args.datasets += [d for d in dict.fromkeys(r["dataset"] for r in trained_elsewhere) if d not in args.datasets]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if args.report_only:
@@ -295,7 +316,7 @@ def main(argv=None) -> None:
                 run, root=args.root, budget_minutes=args.budget_minutes, device=args.device, threads=args.threads,
                 settings=parse_assignments(args.set), grace=args.grace), runs))
     command = command_line("benchmarks/reproduce.py", sys.argv[1:] if argv is None else argv)
-    print(report(include(finished, args.include, args.datasets), args, time.perf_counter() - start, command))
+    print(report(include(finished + trained_elsewhere, args.include, args.datasets), args, time.perf_counter() - start, command))
 
 
 if __name__ == "__main__":

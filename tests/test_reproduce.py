@@ -48,3 +48,57 @@ def test_a_run_folder_is_the_label_made_safe_and_the_seed(tmp_path):
 def test_a_finished_run_says_why_it_stopped(epochs_run, best_epoch, reason):
     results = {"epochs_run": epochs_run, "best_epoch": best_epoch, "config": {"train": {"patience": 5, "epochs": 8}}}
     assert stop_reason(results) == reason
+
+
+def test_the_trainers_own_stop_reason_wins():
+    # epoch_steps slices: 9 - 4 epochs is not 5 passes, which the trainer knew and the epochs cannot tell
+    results = {"epochs_run": 9, "best_epoch": 4, "stopped": "budget", "config": {"train": {"patience": 5, "epochs": 8}}}
+    assert stop_reason(results) == "budget"
+
+
+def load_reproduce():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def finished(folder, model, mrr, ranks, stopped="patience"):
+    import torch
+
+    folder.mkdir(parents=True)
+    metrics = {"hr@10": 0.3, "hr@20": 0.4, "mrr@10": mrr - 0.01, "mrr@20": mrr}
+    (folder / "results.json").write_text(json.dumps({
+        "model": model, "dataset": "tmall", "seed": 0, "best_epoch": 5, "epochs_run": 20, "stopped": stopped,
+        "selection_metric": "mrr@20", "valid": metrics, "test": metrics, "train_seconds": 600.0,
+        "train_samples_per_second": 250.0, "config": {"train": {"patience": 5, "epochs": 200}}}))
+    torch.save({"test": torch.tensor(ranks, dtype=torch.int32)}, folder / "ranks.pt")
+    return str(folder)
+
+
+def test_run_folders_trained_elsewhere_become_their_models_rows_with_paired_tests(tmp_path):
+    reproduce = load_reproduce()
+    ours = finished(tmp_path / "a2dmtl", "a2dmtl", 0.17, [1, 2, 1, 3, 1, 1, 2, 1, 40, 1] * 5)
+    theirs = finished(tmp_path / "srgnn", "srgnn", 0.11, [2, 5, 1, 30, 4, 1, 9, 2, 40, 7] * 5, stopped="budget")
+    out = tmp_path / "report"
+
+    reproduce.main(["--report-only", "--datasets", "beauty", "--models", "--run", ours, "--run", theirs,
+                    "--out", str(out)])
+
+    text = (out / "reproduction.md").read_text()
+    assert "## tmall" in text and "## beauty" not in text  # the runs' dataset joins the report
+    a2dmtl = next(line for line in text.splitlines() if line.startswith("| A²D-MTL | 1 |"))
+    assert "0.1700 ± 0.0000 (0.1743, -2%)" in a2dmtl and "| 20(5) | patience | 10.0 | 250 |" in a2dmtl
+    assert "| 20(5) | budget |" in next(line for line in text.splitlines() if line.startswith("| SR-GNN | 1 |"))
+    paired = next(line for line in text.splitlines() if line.startswith("| A²D-MTL | 1 | +"))
+    assert float(paired.split("|")[3]) > 0  # the higher reciprocal ranks of A²D-MTL, sample by sample
+
+
+def test_a_run_folder_without_results_is_refused(tmp_path):
+    reproduce = load_reproduce()
+    with pytest.raises(SystemExit):
+        reproduce.main(["--report-only", "--models", "--run", str(tmp_path), "--out", str(tmp_path / "out")])

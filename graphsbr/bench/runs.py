@@ -45,7 +45,10 @@ def run_folder(parent: Path, label: str, seed: int) -> Path:
 
 
 def stop_reason(results: dict) -> str:
-    """Why a finished run stopped: ``"patience"``, ``"epochs"`` (its cap) or ``"budget"``."""
+    """Why a finished run stopped: ``"patience"``, ``"epochs"`` (its cap), ``"budget"`` or ``"untrained"``, as the
+    trainer recorded it (a run from before it did: counted in epochs, which is right when an epoch is a pass)."""
+    if "stopped" in results:
+        return results["stopped"]
     train = results["config"]["train"]
     if results["epochs_run"] - results["best_epoch"] >= train["patience"]:
         return "patience"

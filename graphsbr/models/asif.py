@@ -57,7 +57,7 @@ class ASIFConfig:
         temperature: the initial value of the learned temperature :math:`\\tau` of eq. 8 (CLIP's 0.07).
         num_bases: :math:`r`, the columns of :math:`W_r` (the orthonormal bases of HIE).
         rsa: False = w/o RSA (Table 4): no contrastive loss.
-        rsa_reduction: one of :data:`RSA_REDUCTIONS`: eq. 9 ``sum``\ s a sequence's clicks (the default, the
+        rsa_reduction: one of :data:`RSA_REDUCTIONS`: eq. 9 sums over a sequence's clicks (``sum``, the default, the
             equation as written), or takes their ``mean`` (CLIP's reading, about 8x weaker on Beauty's sequences).
         hie: False = w/o HIE: :math:`h_X` of eq. 3, without :math:`h_A^*`.
         untied_positions: False = w/o UP: no position stream; the positions are added to the item input.

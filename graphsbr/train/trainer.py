@@ -366,6 +366,15 @@ class Trainer:
         ``epoch_steps`` of one)."""
         return self.epoch > self.best_epoch and self.steps - self.best_steps >= self.config.patience * self.pass_steps()
 
+    def stop_reason(self) -> str:
+        """Why training ended: ``"patience"`` (its early stop on validation: a converged run), ``"epochs"`` (the
+        ``epochs`` cap), ``"budget"`` (``budget_minutes``), or ``"untrained"`` (a model without parameters)."""
+        if self.optimizer is None:
+            return "untrained"
+        if self.patience_spent():
+            return "patience"
+        return "epochs" if self.epoch >= self.config.epochs else "budget"
+
     def _set_lr(self, step: int | None = None) -> None:
         """The learning rate after ``self.steps`` steps: ``lr * lr_gamma ** (passes // lr_step)`` with the passes
         completed (a step decay per ``lr_step`` passes, applied at the end of the epoch that completes them), times
@@ -479,8 +488,8 @@ class Trainer:
         eval_seconds = time.perf_counter() - eval_start
         results = {
             "model": self.model.name, "dataset": self.dataset.name, "protocol": self.dataset.protocol,
-            "seed": self.config.seed, "best_epoch": self.best_epoch, "epochs_run": self.epoch,
-            "selection_metric": self.metric, "training_mode": self.training_mode, "valid": valid, "test": test,
+            "seed": self.config.seed, "best_epoch": self.best_epoch, "epochs_run": self.epoch, "steps": self.steps,
+            "stopped": self.stop_reason(), "selection_metric": self.metric, "training_mode": self.training_mode, "valid": valid, "test": test,
             "train_seconds": round(self.train_seconds, 3),
             "train_samples_per_second": round(self.train_samples / self.train_seconds, 1) if self.train_seconds else 0.0,
             "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),

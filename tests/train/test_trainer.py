@@ -80,12 +80,17 @@ def test_an_existing_run_is_not_overwritten(data, tmp_path):
 
 def test_budget_stops_after_the_first_epoch(data):
     results = trainer(data, budget_minutes=1e-6).fit()
-    assert results["epochs_run"] == 1
+    assert results["epochs_run"] == 1 and results["stopped"] == "budget"
 
 
 def test_early_stopping(data):
     results = trainer(data, lr=0.0, epochs=10, patience=2).fit()
-    assert results["epochs_run"] == 3 and results["best_epoch"] == 1
+    assert results["epochs_run"] == 3 and results["best_epoch"] == 1 and results["stopped"] == "patience"
+
+
+def test_a_run_cut_by_its_epoch_cap_says_so(data):
+    results = trainer(data, epochs=2, patience=5).fit()
+    assert results["epochs_run"] == 2 and results["stopped"] == "epochs"
 
 
 def test_non_finite_loss_stops_with_a_clear_error(data, tmp_path):
@@ -197,9 +202,11 @@ def test_every_epoch_records_the_steps_and_samples_so_far(data):
 
 def test_patience_counts_passes_when_an_epoch_is_a_slice(data):
     steps = len(trainer(data)._train_loader())
-    results = trainer(data, lr=0.0, epochs=10, patience=1, epoch_steps=(steps + 1) // 2).fit()
+    run = trainer(data, lr=0.0, epochs=10, patience=1, epoch_steps=(steps + 1) // 2)
+    results = run.fit()
     # nothing improves after epoch 1; the run stops once a whole pass went by since it, i.e. after epoch 3
-    assert results["best_epoch"] == 1 and results["epochs_run"] == 3
+    assert results["best_epoch"] == 1 and results["epochs_run"] == 3 and results["stopped"] == "patience"
+    assert results["steps"] == run.history[-1]["steps"] and results["steps"] - run.history[0]["steps"] >= steps
 
 
 class Remembering(Tiny):
