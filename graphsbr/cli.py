@@ -199,10 +199,15 @@ def cmd_train(args) -> None:
         _print_results(results, out)
 
 
+#: how a run's ``results.json`` ``stopped`` reads
+STOPPED = {"patience": " (early stop)", "epochs": " (epoch cap)", "budget": " (time budget)"}
+
+
 def _print_results(results: dict, out: Path | None = None) -> None:
     names = list(results["test"])
+    stopped = STOPPED.get(results.get("stopped"), "")
     print(f"{results['model']} on {results['dataset']} ({results['protocol']}): best epoch {results['best_epoch']} "
-          f"of {results['epochs_run']}, {results['train_samples_per_second']:.0f} samples/s, "
+          f"of {results['epochs_run']}{stopped}, {results['train_samples_per_second']:.0f} samples/s, "
           f"test evaluated in {results['eval_seconds']:.2f} s")
     print(f"{'':<6}" + "".join(f"{n:>9}" for n in names))
     for split in ("valid", "test"):

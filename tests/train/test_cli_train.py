@@ -31,13 +31,15 @@ def one_line_error(result, text):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "sasrec"
-    graphsbr("train", "--model", "sasrec", "--epochs", "2", "--out", str(out), *SMALL)
+    printed = graphsbr("train", "--model", "sasrec", "--epochs", "2", "--out", str(out), *SMALL).stdout
+    (out / "printed.txt").write_text(printed)
     return out
 
 
 def test_train_writes_results_and_evaluate_reproduces_them(run):
     results = json.loads((run / "results.json").read_text())
-    assert results["model"] == "sasrec" and results["epochs_run"] == 2
+    assert results["model"] == "sasrec" and results["epochs_run"] == 2 and results["stopped"] == "epochs"
+    assert "of 2 (epoch cap)" in (run / "printed.txt").read_text()
     evaluated = json.loads(graphsbr("evaluate", "--run", str(run), "--json").stdout)
     assert evaluated == pytest.approx(results["test"])
 
