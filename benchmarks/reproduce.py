@@ -18,8 +18,8 @@ one asked for now, resumed up to the new cap) and a started one resumes, so a ki
 it stopped (:func:`graphsbr.bench.train_run`). ``--models`` picks the plain rows (``--models`` alone: none).
 ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation, a setting to compare) on one dataset,
 or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each run's
-results and validation history: rows trained on another machine, or whose folders are gone. ``--run FOLDER`` adds a finished run folder trained elsewhere (a run to its early stop)
-as its model's plain row on its dataset.
+results and validation history: rows trained on another machine, or whose folders are gone. ``--run FOLDER`` adds
+a finished run folder trained elsewhere (a run to its early stop) as its model's plain row on its dataset.
 
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
 every row, our mean ± std over the seeds beside the paper's number and the relative gap
@@ -316,7 +316,8 @@ def main(argv=None) -> None:
                 run, root=args.root, budget_minutes=args.budget_minutes, device=args.device, threads=args.threads,
                 settings=parse_assignments(args.set), grace=args.grace), runs))
     command = command_line("benchmarks/reproduce.py", sys.argv[1:] if argv is None else argv)
-    print(report(include(finished + trained_elsewhere, args.include, args.datasets), args, time.perf_counter() - start, command))
+    finished = include(finished + trained_elsewhere, args.include, args.datasets)
+    print(report(finished, args, time.perf_counter() - start, command))
 
 
 if __name__ == "__main__":

@@ -489,7 +489,8 @@ class Trainer:
         results = {
             "model": self.model.name, "dataset": self.dataset.name, "protocol": self.dataset.protocol,
             "seed": self.config.seed, "best_epoch": self.best_epoch, "epochs_run": self.epoch, "steps": self.steps,
-            "stopped": self.stop_reason(), "selection_metric": self.metric, "training_mode": self.training_mode, "valid": valid, "test": test,
+            "stopped": self.stop_reason(), "selection_metric": self.metric, "training_mode": self.training_mode,
+            "valid": valid, "test": test,
             "train_seconds": round(self.train_seconds, 3),
             "train_samples_per_second": round(self.train_samples / self.train_seconds, 1) if self.train_seconds else 0.0,
             "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
