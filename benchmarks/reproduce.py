@@ -18,8 +18,11 @@ one asked for now, resumed up to the new cap) and a started one resumes, so a ki
 it stopped (:func:`graphsbr.bench.train_run`). ``--models`` picks the plain rows (``--models`` alone: none).
 ``--variant [DATASET::]LABEL=MODEL:key=value,...`` adds a row (an ablation, a setting to compare) on one dataset,
 or on every chosen one. ``--include REPORT.json`` adds the runs of an earlier report, whose JSON keeps each run's
-results and validation history: rows trained on another machine, or whose folders are gone. ``--run FOLDER`` adds
-a finished run folder trained elsewhere (a run to its early stop) as its model's plain row on its dataset.
+results and validation history: rows trained on another machine, or whose folders are gone. ``--run [LABEL=]FOLDER``
+adds a finished run folder trained elsewhere (a run to its early stop): its model's plain row on its dataset, or,
+when its model settings differ from the defaults, a variant row. A variant row whose settings are those of one of
+the papers' ablations (:data:`graphsbr.bench.VARIANTS`, e.g. ``use_category=false`` for A²D-MTL's w/o CATE) stands
+beside that ablation's published numbers.
 
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
 every row, our mean ± std over the seeds beside the paper's number and the relative gap
@@ -30,6 +33,7 @@ seeds both have). On a dataset of no paper (``synthetic``) every model but the b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import statistics
@@ -154,7 +158,7 @@ def dataset_table(dataset: str, rows: list[dict]) -> list[str]:
         cells = []
         for metric in metrics:
             mean, std = mean_std([r["results"]["test"][metric] for r in row["runs"]])
-            paper, _ = paper_value(dataset, row["model"], metric) if not row["settings"] else (None, "")
+            paper, _ = paper_value(dataset, row["model"], metric, row["settings"])
             gap = f", {100 * (mean - paper) / paper:+.0f}%" if paper else ""
             cells.append(f"{mean:.4f} ± {std:.4f}" + (f" ({paper:.4f}{gap})" if paper else ""))
         results = [r["results"] for r in row["runs"]]
@@ -201,7 +205,7 @@ def chart(tables: dict[str, list[dict]], path: Path) -> str:
         colours = ["tab:orange" if r["model"] in seed_models(dataset) else "tab:blue" for r in rows]
         axis.bar(range(len(rows)), [m for m, _ in stats], yerr=[s for _, s in stats], color=colours, capsize=3)
         for x, row in enumerate(rows):
-            paper, _ = paper_value(dataset, row["model"], "hr@20") if not row["settings"] else (None, "")
+            paper, _ = paper_value(dataset, row["model"], "hr@20", row["settings"])
             if paper:
                 axis.plot(x, paper, "k_", markersize=14, markeredgewidth=2)
         axis.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=8)
@@ -245,17 +249,27 @@ def report(finished: list[dict], args, seconds: float, command: str) -> str:
     return "\n".join(lines)
 
 
-def finished_folders(folders: list[str]) -> list[dict]:
-    """The runs of finished run folders (``results.json``), each its model's plain row on its dataset."""
+def finished_folders(texts: list[str]) -> list[dict]:
+    """The runs of finished run folders (``[LABEL=]FOLDER`` with a ``results.json``): a run at its model's defaults
+    is that model's plain row, one with other model settings a variant row (labelled LABEL, or by its settings)."""
+    from graphsbr.models import MODELS
+
     runs = []
-    for folder in map(Path, folders):
-        path = folder / "results.json"
+    for text in texts:
+        label, _, folder = text.rpartition("=") if "=" in text and not Path(text).exists() else ("", "", text)
+        path = Path(folder) / "results.json"
         if not path.is_file():
             raise ValueError(f"--run {folder}: no results.json there (a run that has not finished)")
         results = json.loads(path.read_text())
-        runs.append({"dataset": results["dataset"], "label": NAMES.get(results["model"], results["model"]),
-                     "model": results["model"], "settings": {}, "seed": results["seed"], "folder": folder,
-                     "results": results})
+        model = results["model"]
+        settings = {}
+        if model in MODELS and "model_config" in results.get("config", {}):
+            defaults = json.loads(json.dumps(dataclasses.asdict(MODELS[model].Config())))
+            settings = {k: v for k, v in results["config"]["model_config"].items() if defaults.get(k, v) != v}
+        name = NAMES.get(model, model)
+        label = label or (f"{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else name)
+        runs.append({"dataset": results["dataset"], "label": label, "model": model, "settings": settings,
+                     "seed": results["seed"], "folder": Path(folder), "results": results})
     return runs
 
 
@@ -287,9 +301,10 @@ def main(argv=None) -> None:
     parser.add_argument("--include", action="append", default=[], metavar="REPORT.json",
                         help="also tabulate the runs of an earlier report (its .json keeps each run's results and "
                              "validation history, so its run folders need not exist)")
-    parser.add_argument("--run", action="append", default=[], metavar="FOLDER",
-                        help="also tabulate a finished run folder trained elsewhere (e.g. to its early stop) as its "
-                             "model's row on its dataset")
+    parser.add_argument("--run", action="append", default=[], metavar="[LABEL=]FOLDER",
+                        help="also tabulate a finished run folder trained elsewhere (e.g. to its early stop): its "
+                             "model's row on its dataset, or a variant row if its model settings are not the "
+                             "defaults (beside the paper's ablation row with the same settings)")
     parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
                         help="also tabulate the validation metrics of every row at these epochs")
     parser.add_argument("--paper-numbers", action="store_true", help="print the papers' numbers and exit")

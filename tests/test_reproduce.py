@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from graphsbr.bench import include, parse_variant, run_folder, stop_reason
+from graphsbr.bench import include, paper_value, parse_variant, run_folder, stop_reason
 
 
 def run(label, seed=0, result=None, dataset="beauty"):
@@ -67,7 +67,7 @@ def load_reproduce():
     return module
 
 
-def finished(folder, model, mrr, ranks, stopped="patience"):
+def finished(folder, model, mrr, ranks, stopped="patience", model_config=None):
     import torch
 
     folder.mkdir(parents=True)
@@ -75,7 +75,8 @@ def finished(folder, model, mrr, ranks, stopped="patience"):
     (folder / "results.json").write_text(json.dumps({
         "model": model, "dataset": "tmall", "seed": 0, "best_epoch": 5, "epochs_run": 20, "stopped": stopped,
         "selection_metric": "mrr@20", "valid": metrics, "test": metrics, "train_seconds": 600.0,
-        "train_samples_per_second": 250.0, "config": {"train": {"patience": 5, "epochs": 200}}}))
+        "train_samples_per_second": 250.0, "config": {"train": {"patience": 5, "epochs": 200},
+                                                       **({"model_config": model_config} if model_config else {})}}))
     torch.save({"test": torch.tensor(ranks, dtype=torch.int32)}, folder / "ranks.pt")
     return str(folder)
 
@@ -102,3 +103,40 @@ def test_a_run_folder_without_results_is_refused(tmp_path):
     reproduce = load_reproduce()
     with pytest.raises(SystemExit):
         reproduce.main(["--report-only", "--models", "--run", str(tmp_path), "--out", str(tmp_path / "out")])
+
+
+def test_an_ablation_row_stands_beside_the_papers_ablation_with_the_same_settings():
+    assert paper_value("tmall", "a2dmtl", "mrr@20", {"use_category": "false"}) == (0.1334, "a2dmtl")  # Table 3
+    assert paper_value("tmall", "a2dmtl", "mrr@20", {"use_category": False}) == (0.1334, "a2dmtl")
+    assert paper_value("beauty", "asif", "hr@20", {"rsa": "False"}) == (0.1292, "asif")  # Table 4
+    assert paper_value("tmall", "a2dmtl", "mrr@20") == (0.1743, "a2dmtl")  # no settings: the full model
+    assert paper_value("tmall", "a2dmtl", "hr@10", {"use_category": "false"}) == (None, "")  # not printed
+    assert paper_value("tmall", "a2dmtl", "mrr@20", {"use_category": "false", "dim": "64"}) == (None, "")
+    assert paper_value("tmall", "srgnn", "mrr@20", {"dim": "64"}) == (None, "")
+
+
+def test_a_run_folder_with_other_model_settings_is_a_variant_row(tmp_path):
+    import dataclasses
+
+    from graphsbr.models import MODELS
+
+    reproduce = load_reproduce()
+    defaults = dataclasses.asdict(MODELS["a2dmtl"].Config())
+    full = finished(tmp_path / "full", "a2dmtl", 0.17, [1, 2, 1, 3, 1] * 10, model_config=defaults)
+    ablated = finished(tmp_path / "ablated", "a2dmtl", 0.13, [2, 2, 1, 3, 9] * 10,
+                       model_config={**defaults, "use_category": False})
+    other = finished(tmp_path / "other", "a2dmtl", 0.15, [1, 2, 1, 3, 2] * 10, model_config={**defaults, "dim": 64})
+    srgnn = finished(tmp_path / "srgnn", "srgnn", 0.11, [2, 5, 1, 30, 4] * 10)
+    out = tmp_path / "report"
+
+    reproduce.main(["--report-only", "--datasets", "tmall", "--models", "--run", full, "--run", f"w/o CATE={ablated}",
+                    "--run", other, "--run", srgnn, "--out", str(out)])
+
+    lines = (out / "reproduction.md").read_text().splitlines()
+    row = next(line for line in lines if line.startswith("| w/o CATE | 1 |"))
+    assert "0.1300 ± 0.0000 (0.1334, -3%)" in row  # beside Table 3's w/o CATE
+    row = next(line for line in lines if line.startswith("| A²D-MTL (dim=64) | 1 |"))  # labelled by its settings
+    assert "(0." not in row  # no paper row has these settings
+    assert "0.1700 ± 0.0000 (0.1743, -2%)" in next(line for line in lines if line.startswith("| A²D-MTL | 1 |"))
+    paired = [line for line in lines if line.count("|") == 7 and "e-" in line]
+    assert [line.split("|")[1].strip() for line in paired] == ["A²D-MTL"]  # variants are not tested against SR-GNN

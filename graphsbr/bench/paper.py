@@ -6,6 +6,7 @@ fractions in [0, 1] under our names (``hr@K`` = the papers' P@K / Recall@K / HR@
 not print is absent. Where two papers report the same dataset, the paper listed first (a2dmtl for diginetica/tmall,
 comif for beauty) owns the plain baseline keys and every baseline from the other paper is keyed ``"<model>@<paper>"``.
 Papers are in ``../shared/papers/``. ``PROTOCOL_NOTES`` says why the numbers may not be directly comparable to ours.
+``VARIANTS[dataset][model]`` holds the papers' ablation rows, each with the settings of ours that build it.
 """
 from __future__ import annotations
 
@@ -147,6 +148,33 @@ PAPER: dict[str, dict[str, dict]] = {
     "scientific": {},
 }
 
+#: The papers' ablation rows: ``VARIANTS[dataset][model]`` is a list of ``{"name", "settings", "source", "metrics"}``;
+#: a row of ours whose model settings differ from the defaults in exactly ``settings`` is that variant.
+VARIANTS: dict[str, dict[str, list[dict]]] = {
+    # A2D-MTL Table 3, columns "Diginetica P@20 MRR@20" and "Tmall P@20 MRR@20" (percent); its last row, the full
+    # model, repeats Table 2.
+    "diginetica": {"a2dmtl": [dict(row, source=f"{A2DMTL}, Table 3") for row in (
+        {"name": "w/o CATE", "settings": {"use_category": False}, "metrics": {"hr@20": 0.5292, "mrr@20": 0.1665}},
+        {"name": "w/o EXP", "settings": {"category_graph": False}, "metrics": {"hr@20": 0.5456, "mrr@20": 0.2113}},
+        {"name": "w/o SPA", "settings": {"sparse_attention": False}, "metrics": {"hr@20": 0.5685, "mrr@20": 0.1922}},
+        {"name": "w/o AdaSPA", "settings": {"adaptive_alpha": False},
+         "metrics": {"hr@20": 0.5921, "mrr@20": 0.2067}},
+    )]},
+    "tmall": {"a2dmtl": [dict(row, source=f"{A2DMTL}, Table 3") for row in (
+        {"name": "w/o CATE", "settings": {"use_category": False}, "metrics": {"hr@20": 0.3525, "mrr@20": 0.1334}},
+        {"name": "w/o EXP", "settings": {"category_graph": False}, "metrics": {"hr@20": 0.3654, "mrr@20": 0.1629}},
+        {"name": "w/o SPA", "settings": {"sparse_attention": False}, "metrics": {"hr@20": 0.3957, "mrr@20": 0.1519}},
+        {"name": "w/o AdaSPA", "settings": {"adaptive_alpha": False},
+         "metrics": {"hr@20": 0.4009, "mrr@20": 0.1578}},
+    )]},
+    # ASIF Table 4, columns "Beauty H@20 N@20" (fractions).
+    "beauty": {"asif": [dict(row, source=f"{ASIF}, Table 4") for row in (
+        {"name": "w/o RSA", "settings": {"rsa": False}, "metrics": {"hr@20": 0.1292, "ndcg@20": 0.0540}},
+        {"name": "w/o HIE", "settings": {"hie": False}, "metrics": {"hr@20": 0.1255, "ndcg@20": 0.0543}},
+        {"name": "w/o UP", "settings": {"untied_positions": False}, "metrics": {"hr@20": 0.1298, "ndcg@20": 0.0550}},
+        {"name": "w/o FA", "settings": {"fused_attention": False}, "metrics": {"hr@20": 0.1317, "ndcg@20": 0.0544}},
+    )]},
+}
 PROTOCOL_NOTES: dict[str, str] = {
     "diginetica": (
         "A2D-MTL: SR-GNN/GCE-GNN preprocessing (last week's sessions = test, test items unseen in training dropped, "
@@ -176,9 +204,17 @@ PROTOCOL_NOTES: dict[str, str] = {
 }
 
 
-def paper_value(dataset: str, model: str, metric: str) -> tuple[float | None, str]:
+def paper_value(dataset: str, model: str, metric: str, settings: dict | None = None) -> tuple[float | None, str]:
     """The paper's number for a row and the paper's stem (the seed model's own paper first, then another paper's
-    copy of the row), or ``(None, "")``."""
+    copy of the row), or ``(None, "")``. A row with ``settings`` (what it changes from the model's defaults, values
+    as given or as their text) gets the number of the paper's ablation row with the same settings (:data:`VARIANTS`)."""
+    if settings:
+        wanted = {key: str(value).lower() for key, value in settings.items()}
+        for variant in VARIANTS.get(dataset, {}).get(model, []):
+            if wanted == {key: str(value).lower() for key, value in variant["settings"].items()}:
+                found = variant["metrics"].get(metric)
+                return (found, variant["source"].split("__")[0]) if found is not None else (None, "")
+        return None, ""
     for key, entry in PAPER.get(dataset, {}).items():
         if key.split("@")[0] == model and metric in entry["metrics"]:
             return entry["metrics"][metric], entry["source"].split("__")[0]
