@@ -27,8 +27,9 @@ beside that ablation's published numbers.
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
 every row, our mean ± std over the seeds beside the paper's number and the relative gap
 (:data:`graphsbr.bench.PAPER`), and paired significance tests between each seed model and the best baseline (chosen
-on *validation*) over the per-sample reciprocal ranks of the test split (``ranks.pt`` of each run, averaged over the
-seeds both have). On a dataset of no paper (``synthetic``) every model but the baselines counts as a seed model.
+on *validation*; or each row ``--against LABEL`` names) over the per-sample reciprocal ranks of the test split
+(``ranks.pt`` of each run, averaged over the seeds both have). On a dataset of no paper (``synthetic``) every model
+but the baselines counts as a seed model.
 """
 from __future__ import annotations
 
@@ -62,13 +63,13 @@ from graphsbr.train.config import parse_assignments
 #: the seed models of each dataset (the datasets of their papers that we have), then the baselines run on each
 SEED_MODELS = {"diginetica": ("a2dmtl", "scorenet"), "tmall": ("a2dmtl", "scorenet"), "beauty": ("comif", "asif"),
                "scientific": ("srim",)}
-BASELINES = ("pop", "gru4rec", "srgnn", "sasrec", "core", "nova", "difsr")
+BASELINES = ("pop", "spop", "gru4rec", "srgnn", "sasrec", "core", "nova", "difsr")
 #: the metrics each dataset's papers report (P@K = hr@K), and those of a dataset without a paper
 METRICS = {"diginetica": ("hr@10", "hr@20", "mrr@10", "mrr@20"), "tmall": ("hr@10", "hr@20", "mrr@10", "mrr@20"),
            "beauty": ("hr@10", "hr@20", "ndcg@10", "ndcg@20"), "scientific": ("hr@10", "hr@20", "mrr@10", "mrr@20")}
 OTHER_METRICS = ("hr@20", "mrr@20", "ndcg@20")
 NAMES = {"a2dmtl": "A²D-MTL", "scorenet": "ScoreNet", "comif": "COMIF", "asif": "ASIF", "srim": "SRIM", "pop": "Pop",
-         "gru4rec": "GRU4Rec", "srgnn": "SR-GNN", "sasrec": "SASRec", "core": "CORE", "nova": "NOVA",
+         "spop": "S-POP", "gru4rec": "GRU4Rec", "srgnn": "SR-GNN", "sasrec": "SASRec", "core": "CORE", "nova": "NOVA",
          "difsr": "DIF-SR"}
 
 
@@ -104,8 +105,23 @@ def rows_of(dataset: str, finished: list[dict]) -> list[dict]:
     return list(rows.values())
 
 
-def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
-    """Each seed model against the best baseline by mean validation ``selection`` metric."""
+def significance(dataset: str, rows: list[dict], selection: str, against: list[str] = ()) -> list[str]:
+    """Each seed model against the best baseline by mean validation ``selection`` metric, or against each row
+    labelled in ``against``."""
+    baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and r["runs"]]
+    seeded = [r for r in rows if r["model"] in seed_models(dataset) and not r["settings"] and r["runs"]]
+    if against:
+        references = [(r, f"**{r['label']}**") for r in rows if r["label"] in against and r["runs"]]
+    elif baselines:
+        best = max(baselines, key=lambda r: statistics.mean(x["results"]["valid"][selection] for x in r["runs"]))
+        references = [(best, f"the best baseline on validation {selection}, **{best['label']}**")]
+    else:
+        references = []
+    return sum((paired_tests(dataset, seeded, reference, named) for reference, named in references if seeded), [])
+
+
+def paired_tests(dataset: str, rows: list[dict], reference: dict, named: str) -> list[str]:
+    """The paired tests of each of ``rows`` against ``reference`` over the per-sample test reciprocal ranks."""
     from graphsbr.train.significance import (
         paired_randomization_test,
         paired_t_test,
@@ -121,23 +137,18 @@ def significance(dataset: str, rows: list[dict], selection: str) -> list[str]:
     def ranked(row):  # the seeds whose ranks.pt is at hand (a run from --include may have lost its folder)
         return {r["seed"] for r in row["runs"] if (Path(r["folder"]) / "ranks.pt").is_file()}
 
-    baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and r["runs"]]
-    seeded = [r for r in rows if r["model"] in seed_models(dataset) and not r["settings"] and r["runs"]]
-    if not baselines or not seeded:
-        return []
-    best = max(baselines, key=lambda r: statistics.mean(x["results"]["valid"][selection] for x in r["runs"]))
     lines = [(f"Paired tests over the {dataset} test samples' reciprocal ranks (MRR@20 per sample, averaged over the "
-              f"seeds both have) against the best baseline on validation {selection}, **{best['label']}**:"), "",
+              f"seeds both have) against {named}:"), "",
              "| model | seeds | MRR@20 difference | paired t p | Wilcoxon p | randomization p |",
              "|---|---|---|---|---|---|"]
-    for row in seeded:
-        seeds = {r["seed"] for r in row["runs"]} & {r["seed"] for r in best["runs"]}
+    for row in rows:
+        seeds = {r["seed"] for r in row["runs"]} & {r["seed"] for r in reference["runs"]}
         if not seeds:
             continue
-        if not seeds <= ranked(row) & ranked(best):
+        if not seeds <= ranked(row) & ranked(reference):
             lines.append(f"| {row['label']} | – | a run's ranks.pt is not at hand | | | |")
             continue
-        a, b = mean_rr(row, seeds), mean_rr(best, seeds)
+        a, b = mean_rr(row, seeds), mean_rr(reference, seeds)
         if a.shape != b.shape:
             lines.append(f"| {row['label']} | – | test splits differ | | | |")
             continue
@@ -240,7 +251,7 @@ def report(finished: list[dict], args, seconds: float, command: str) -> str:
         lines += dataset_table(dataset, rows)
         if args.matched_epochs:
             lines += matched_table(rows, args.matched_epochs, tuple(dict.fromkeys((selection, "hr@20"))))
-        lines += significance(dataset, rows, selection)
+        lines += significance(dataset, rows, selection, args.against)
     lines.append(f"![test hr@20 per dataset]({chart(tables, report_path.with_suffix('.png'))})")
     report_path.write_text("\n".join(lines) + "\n")
     serialisable = [{**{k: (str(v) if isinstance(v, Path) else v) for k, v in run.items()}, "history": history(run)}
@@ -305,6 +316,9 @@ def main(argv=None) -> None:
                         help="also tabulate a finished run folder trained elsewhere (e.g. to its early stop): its "
                              "model's row on its dataset, or a variant row if its model settings are not the "
                              "defaults (beside the paper's ablation row with the same settings)")
+    parser.add_argument("--against", action="append", default=[], metavar="LABEL",
+                        help="the paired tests compare each seed model with this row (repeatable; default: the best "
+                             "baseline on validation)")
     parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
                         help="also tabulate the validation metrics of every row at these epochs")
     parser.add_argument("--paper-numbers", action="store_true", help="print the papers' numbers and exit")

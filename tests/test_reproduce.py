@@ -140,3 +140,24 @@ def test_a_run_folder_with_other_model_settings_is_a_variant_row(tmp_path):
     assert "0.1700 ± 0.0000 (0.1743, -2%)" in next(line for line in lines if line.startswith("| A²D-MTL | 1 |"))
     paired = [line for line in lines if line.count("|") == 7 and "e-" in line]
     assert [line.split("|")[1].strip() for line in paired] == ["A²D-MTL"]  # variants are not tested against SR-GNN
+
+
+def test_the_paired_tests_take_the_rows_asked_for_instead_of_the_best_baseline(tmp_path):
+    reproduce = load_reproduce()
+    ours = finished(tmp_path / "a2dmtl", "a2dmtl", 0.17, [1, 2, 1, 3, 1, 1, 2, 1, 40, 1] * 5)
+    srgnn = finished(tmp_path / "srgnn", "srgnn", 0.11, [2, 5, 1, 30, 4, 1, 9, 2, 40, 7] * 5)
+    spop = finished(tmp_path / "spop", "spop", 0.28, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] * 5)  # best on validation
+    out = tmp_path / "report"
+    common = ["--report-only", "--models", "--run", ours, "--run", srgnn, "--run", spop, "--out", str(out)]
+
+    reproduce.main(common)
+    text = (out / "reproduction.md").read_text()
+    assert "against the best baseline on validation mrr@20, **S-POP**:" in text and "**SR-GNN**" not in text
+
+    reproduce.main(common + ["--against", "SR-GNN", "--against", "S-POP"])
+    lines = (out / "reproduction.md").read_text().splitlines()
+    headers = [line for line in lines if line.startswith("Paired tests")]
+    assert [h.rsplit("**", 2)[1] for h in headers] == ["SR-GNN", "S-POP"]  # in the report's row order
+    paired = [float(line.split("|")[3]) for line in lines
+              if line.startswith(("| A²D-MTL | 1 | +", "| A²D-MTL | 1 | -"))]
+    assert paired[0] > 0 > paired[1]  # above SR-GNN, below S-POP, sample by sample

@@ -16,14 +16,14 @@ from ..errors import ConfigError
 from .a2dmtl import A2DMTL
 from .asif import ASIF
 from .base import SessionRecommender
-from .baselines import CORE, DIFSR, NOVA, SRGNN, GRU4Rec, Pop, SASRec
+from .baselines import CORE, DIFSR, NOVA, SRGNN, GRU4Rec, Pop, SASRec, SPop
 from .comif import COMIF
 from .scorenet import ScoreNet
 from .srim import SRIM
 
 #: Every model by name (``graphsbr train --model NAME``).
 MODELS: dict[str, type[SessionRecommender]] = {
-    cls.name: cls for cls in (Pop, GRU4Rec, SRGNN, SASRec, CORE, NOVA, DIFSR, A2DMTL, ScoreNet, COMIF, ASIF, SRIM)
+    cls.name: cls for cls in (Pop, SPop, GRU4Rec, SRGNN, SASRec, CORE, NOVA, DIFSR, A2DMTL, ScoreNet, COMIF, ASIF, SRIM)
 }
 #: The entry-point group of models from other packages.
 PLUGIN_GROUP = "graphsbr.models"

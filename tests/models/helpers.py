@@ -9,7 +9,9 @@ from graphsbr.data.collate import collate_sequences
 SMALL = {"gru4rec": {"dim": 32, "hidden": 32}, "srgnn": {"dim": 32}, "sasrec": {"dim": 32}, "core": {"dim": 32},
          "nova": {"dim": 32}, "difsr": {"dim": 32, "attribute_dim": 16, "num_heads": 2}, "a2dmtl": {"dim": 32},
          "scorenet": {"dim": 32}, "comif": {"dim": 32, "num_heads": 2}, "asif": {"dim": 32, "num_heads": 2},
-         "srim": {"dim": 32}, "pop": {}}
+         "srim": {"dim": 32}, "pop": {}, "spop": {}}
+#: the models without trainable parameters (scored as they are built)
+UNTRAINED = {"pop", "spop"}
 
 
 def batch_of(dataset, model=None, rows=slice(0, 64), split="train"):

@@ -9,11 +9,11 @@ from graphsbr.train import TrainConfig, Trainer
 from graphsbr.train.config import model_config
 from graphsbr.train.trainer import refresh_memory
 
-from .helpers import SMALL
+from .helpers import SMALL, UNTRAINED
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-@pytest.mark.parametrize("name", sorted(set(MODELS) - {"pop"}))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - UNTRAINED))
 def test_loss_gradients_and_scores_under_autocast(dataset, one_thread, name, dtype):
     torch.manual_seed(0)
     cls = MODELS[name]

@@ -8,6 +8,7 @@ from graphsbr.graphs import collate_session_graphs
 from graphsbr.models.base import count_parameters
 from graphsbr.models.baselines.gru4rec import GRU4Rec, GRU4RecConfig
 from graphsbr.models.baselines.pop import Pop
+from graphsbr.models.baselines.spop import SPop
 from graphsbr.models.baselines.srgnn import SESSION_EMBEDDINGS, SRGNN, SRGNNConfig
 from tests.nn.test_session_gnn import reference_adjacency, reference_gnn_step
 
@@ -46,6 +47,35 @@ def test_pop_scores_are_training_click_counts(synthetic):
     assert torch.equal(scores, expected.expand(7, -1))
     loss, parts = model.loss(batch)
     assert torch.isfinite(loss) and not loss.requires_grad and parts["loss"] == pytest.approx(float(loss))
+
+
+def test_spop_ranks_the_sessions_items_by_their_clicks_then_by_popularity():
+    # training clicks: item 1 once, item 2 three times, item 3 once, item 4 never -> popularity c / (1 + 3)
+    counts = torch.tensor([0.0, 1, 3, 1, 0])
+    model = SPop(SPop.Config(), num_items=4, counts=counts)
+    split = SessionSplit.from_sequences([[3, 1, 3, 4], [4]], samples=torch.tensor([[0, 3], [0, 1], [1, 1]]))
+    batch = collate_sequences(split, split.samples[:2], model.max_len)  # prefixes [3, 1, 3] and [3]
+    scores = model(batch)
+    torch.testing.assert_close(scores[:, 1:], torch.tensor([[1.25, 0.75, 2.25, 0.0], [0.25, 0.75, 1.25, 0.0]]))
+    assert scores[0, 1:].argsort(descending=True).tolist() == [2, 0, 1, 3]  # items 3, 1, 2, 4
+    assert count_parameters(model) == 0
+    loss, parts = model.loss(batch)
+    assert torch.isfinite(loss) and not loss.requires_grad and float(parts["loss"]) == pytest.approx(float(loss))
+
+
+def test_spop_counts_the_whole_prefix_and_its_popularity_is_pops_order(synthetic):
+    model, pop = SPop.from_dataset(synthetic), Pop.from_dataset(synthetic)
+    assert model.max_len is None
+    assert torch.equal(model.popularity.argsort(stable=True), pop.counts.argsort(stable=True))
+    assert float(model.popularity.max()) < 1
+    batch = collate_sequences(synthetic.valid, synthetic.valid.samples[:32], model.max_len)
+    scores = model(batch)
+    for row in range(32):
+        clicked = batch.items[row, :batch.lengths[row]]
+        in_session = torch.zeros(synthetic.num_items + 1, dtype=torch.bool)
+        in_session[clicked] = True
+        in_session[0] = False
+        assert scores[row, in_session].min() >= 1 > scores[row, ~in_session].max()  # session items first
 
 
 # ------------------------------------------------------------------------------------------ SR-GNN vs reference
