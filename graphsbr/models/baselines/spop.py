@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from ...data.collate import SequenceBatch
-from ...data.dataset import SessionDataset
-from ..base import SessionRecommender, cross_entropy, targets_of
+from ..base import cross_entropy, targets_of
+from .pop import Pop
 
 
 @dataclass
@@ -16,9 +15,9 @@ class SPopConfig:
     """S-POP has no hyperparameters."""
 
 
-class SPop(SessionRecommender):
+class SPop(Pop):
     r"""Session popularity (S-POP; Hidasi et al., ICLR 2016, §4): the score of item :math:`j` for a session prefix is
-    its number of clicks in the prefix :math:`n_j`, ties broken by its training clicks :math:`c_j`:
+    its number of clicks in the prefix :math:`n_j`, ties broken by its training clicks :math:`c_j` (:class:`Pop`'s):
 
     .. math:: \mathrm{score}_j = n_j + \frac{c_j}{1 + \max_k c_k},
 
@@ -31,24 +30,10 @@ class SPop(SessionRecommender):
 
     name = "spop"
     Config = SPopConfig
-    batch_kind = "sequence"
-
-    def __init__(self, config: SPopConfig, num_items: int, counts: Tensor | None = None):
-        super().__init__(config, num_items)
-        if counts is None:
-            counts = torch.zeros(num_items + 1)
-        if counts.shape != (num_items + 1,):
-            raise ValueError(f"counts must have shape [{num_items + 1}], got {list(counts.shape)}")
-        self.register_buffer("popularity", counts.float() / (1 + counts.max().float()))  # in [0, 1)
-
-    @classmethod
-    def from_dataset(cls, dataset: SessionDataset, config: SPopConfig | None = None) -> SPop:
-        counts = torch.bincount(dataset.train.items, minlength=dataset.num_items + 1)
-        counts[0] = 0
-        return cls(config if config is not None else cls.Config(), dataset.num_items, counts)
 
     def forward(self, batch: SequenceBatch) -> Tensor:
-        scores = self.popularity.expand(batch.items.size(0), -1).clone()  # [B, N+1]
+        popularity = self.counts / (1 + self.counts.max())  # in [0, 1): breaks the ties, ranks the rest
+        scores = popularity.expand(batch.items.size(0), -1).clone()  # [B, N+1]
         return scores.scatter_add_(1, batch.items, batch.mask.to(scores.dtype))  # + n_j (padding adds 0)
 
     def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
