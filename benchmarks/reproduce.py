@@ -117,7 +117,10 @@ def significance(dataset: str, rows: list[dict], selection: str, against: list[s
         references = [(best, f"the best baseline on validation {selection}, **{best['label']}**")]
     else:
         references = []
-    return sum((paired_tests(dataset, seeded, reference, named) for reference, named in references if seeded), [])
+    missing = [f"No row labelled **{label}** on {dataset} to test against.\n" for label in against
+               if label not in {r["label"] for r in rows if r["runs"]}]
+    return missing + sum((paired_tests(dataset, seeded, reference, named) for reference, named in references
+                          if seeded), [])
 
 
 def paired_tests(dataset: str, rows: list[dict], reference: dict, named: str) -> list[str]:

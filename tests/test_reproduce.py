@@ -154,10 +154,11 @@ def test_the_paired_tests_take_the_rows_asked_for_instead_of_the_best_baseline(t
     text = (out / "reproduction.md").read_text()
     assert "against the best baseline on validation mrr@20, **S-POP**:" in text and "**SR-GNN**" not in text
 
-    reproduce.main(common + ["--against", "SR-GNN", "--against", "S-POP"])
+    reproduce.main(common + ["--against", "SR-GNN", "--against", "S-POP", "--against", "GRU4Rec"])
     lines = (out / "reproduction.md").read_text().splitlines()
     headers = [line for line in lines if line.startswith("Paired tests")]
     assert [h.rsplit("**", 2)[1] for h in headers] == ["SR-GNN", "S-POP"]  # in the report's row order
     paired = [float(line.split("|")[3]) for line in lines
               if line.startswith(("| A²D-MTL | 1 | +", "| A²D-MTL | 1 | -"))]
     assert paired[0] > 0 > paired[1]  # above SR-GNN, below S-POP, sample by sample
+    assert "No row labelled **GRU4Rec** on tmall to test against." in lines  # a typo or a missing run is said
