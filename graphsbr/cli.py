@@ -11,6 +11,7 @@ from .data import DATASETS, download_dataset, find_dataset, load_dataset
 from .data.download import MIRROR_VARIABLE
 from .data.load import DEFAULT_ROOT
 from .errors import ConfigError, DataError, GraphSBRError
+from .train.config import RUN_ONLY
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run folder (default: runs/<model>-<dataset>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    refit = commands.add_parser("refit", help="retrain a finished session-protocol run on train + valid for its "
+                                              "selected length, report test")
+    refit.add_argument("--run", required=True, help="the finished run folder (its results.json)")
+    refit.add_argument("--out", default=None, help="the refit's run folder (default: <run>-refit)")
+    refit.add_argument("--resume", action="store_true", help="continue the refit in --out where it stopped")
+    refit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help=f"how the refit runs: {', '.join(RUN_ONLY)} (repeatable)")
+    refit.add_argument("--device", default=None, help="cpu or cuda")
+    refit.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's selected weights")
     evaluate.add_argument("--run", required=True)
@@ -200,7 +211,8 @@ def cmd_train(args) -> None:
 
 
 #: how a run's ``results.json`` ``stopped`` reads
-STOPPED = {"patience": " (early stop)", "epochs": " (epoch cap)", "budget": " (time budget)"}
+STOPPED = {"patience": " (early stop)", "epochs": " (epoch cap)", "budget": " (time budget)",
+           "steps": " (the selected length: a refit)"}
 
 
 def _print_results(results: dict, out: Path | None = None) -> None:
@@ -211,9 +223,38 @@ def _print_results(results: dict, out: Path | None = None) -> None:
           f"test evaluated in {results['eval_seconds']:.2f} s")
     print(f"{'':<6}" + "".join(f"{n:>9}" for n in names))
     for split in ("valid", "test"):
-        print(f"{split:<6}" + "".join(f"{results[split][n]:>9.4f}" for n in names))
+        if results[split]:  # a refit has no validation split
+            print(f"{split:<6}" + "".join(f"{results[split][n]:>9.4f}" for n in names))
     if out is not None:
         print(f"run folder: {out}")
+
+
+def cmd_refit(args) -> None:
+    from .train.config import parse_assignments
+    from .train.distributed import teardown
+    from .train.run import build_refit, build_trainer, read_run_config
+
+    out = Path(args.out or f"{str(args.run).rstrip('/')}-refit")
+    changes = parse_assignments(args.set)
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.quiet:
+        changes["progress"] = False
+    other = sorted(set(changes) - set(RUN_ONLY))
+    if other:
+        raise ConfigError(f"refit repeats the run's settings; {', '.join(other)} would change what it learns "
+                          f"(only {', '.join(RUN_ONLY)} may change): train a new run instead")
+    if args.resume:
+        model, dataset, root, settings = read_run_config(out)
+        trainer = build_trainer(model, dataset, root, {**settings, **changes}, out)
+    else:
+        trainer = build_refit(args.run, out, changes)
+    try:
+        results = trainer.fit(resume=args.resume)
+    finally:
+        teardown()
+    if trainer.group.main:
+        _print_results(results, out)
 
 
 def cmd_evaluate(args) -> None:
@@ -278,7 +319,7 @@ def cmd_plot(args) -> None:
 
 COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "download": cmd_download, "stats": cmd_stats,
             "train": cmd_train, "evaluate": cmd_evaluate, "recommend": cmd_recommend, "search": cmd_search,
-            "plot": cmd_plot}
+            "plot": cmd_plot, "refit": cmd_refit}
 
 
 def main(argv=None) -> int:

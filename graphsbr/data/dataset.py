@@ -93,6 +93,24 @@ class SessionSplit:
             None if self.timestamps is None else self.timestamps[click],
             {k: v[click] for k, v in self.fields.items()})
 
+    @classmethod
+    def concat(cls, splits: Sequence[SessionSplit]) -> SessionSplit:
+        """The sessions and samples of ``splits``, one after the other; timestamps and a field are kept where every
+        split has them."""
+        lengths = torch.cat([s.lengths for s in splits])
+        offsets = torch.tensor([0, *np.cumsum([s.num_sessions for s in splits])[:-1].tolist()], dtype=torch.long)
+        samples = torch.cat([s.samples + torch.tensor([offset, 0]) for s, offset in zip(splits, offsets)])
+        timestamps = (torch.cat([s.timestamps for s in splits])
+                      if all(s.timestamps is not None for s in splits) else None)
+        names = set.intersection(*(set(s.fields) for s in splits))
+        fields = {k: torch.cat([s.fields[k] for s in splits]) for k in sorted(names)}
+        return cls.from_lengths(lengths, torch.cat([s.items for s in splits]), samples, timestamps, fields)
+
+    @classmethod
+    def empty(cls) -> SessionSplit:
+        """A split without sessions or samples."""
+        return cls.from_lengths(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+
     def to_dict(self) -> dict:
         return {"ptr": self.ptr, "items": self.items, "samples": self.samples,
                 "timestamps": self.timestamps, "fields": dict(self.fields)}

@@ -9,7 +9,7 @@ from ..errors import ConfigError, DataError
 from .cache import cache_key, cache_paths, load_cached, save_cached
 from .catalog import DATASETS, GENERIC_FORMATS, DatasetInfo
 from .dataset import SessionDataset
-from .protocols import given_protocol, leave_one_out, preprocessed_session_protocol, session_protocol
+from .protocols import given_protocol, leave_one_out, merge_validation, preprocessed_session_protocol, session_protocol
 from .records import ClickLog, GivenSplits, SplitSequences, UserSequences
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ def load_dataset(key: str = "synthetic", root=None, *, format: str | None = None
         download: first fetch the dataset's public files that are not yet in place and verified
             (:func:`~graphsbr.data.download.download_dataset`; ``$GRAPHSBR_MIRROR`` sets a mirror).
         **options: protocol options for raw click logs (``test_days``, ``min_item_count``, ``valid_fraction``,
-            ``recent_fraction``) and, for ``synthetic``, the generator's arguments (``num_items``, ``seed`` …).
+            ``recent_fraction``), ``refit`` (session protocol: the validation sessions join the training split and
+            no validation split is left, :func:`~graphsbr.data.protocols.merge_validation`) and, for
+            ``synthetic``, the generator's arguments (``num_items``, ``seed`` …).
 
     Raises:
         DataError: unknown key, missing folder or files, or bad data (naming the file and the problem).
@@ -44,6 +46,8 @@ def load_dataset(key: str = "synthetic", root=None, *, format: str | None = None
     info = _info(key, root)
     if format is not None and format not in sources.FORMATS:
         raise ConfigError(f"unknown format {format!r}; choose one of {', '.join(sources.FORMATS)}")
+    if as_flag(options.pop("refit", False), "refit"):
+        return merge_validation(load_dataset(key, root, format=format, cache=cache, download=download, **options))
     protocol_options = {**info.options, **{k: v for k, v in options.items() if k in PROTOCOL_OPTIONS}}
     reader_options = {k: v for k, v in options.items() if k not in PROTOCOL_OPTIONS}
     if key == "synthetic" and format in (None, "synthetic"):
@@ -70,6 +74,18 @@ def load_dataset(key: str = "synthetic", root=None, *, format: str | None = None
     if cache and save_cached(dataset, paths) is None:
         log.warning("no writable cache location for %s", key)
     return dataset
+
+
+def as_flag(value, name: str) -> bool:
+    """A yes/no option given as a bool or as a ``--set`` string (``true``/``false``, ``1``/``0``, ``yes``/``no``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"option {name} must be true or false, got {value!r}")
 
 
 def known_datasets() -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .dataset import SessionDataset, SessionSplit
 from .records import ClickLog, GivenSplits, SplitSequences, UserSequences, build_side_fields, build_text
 
@@ -204,6 +205,22 @@ def hold_out_last(split: SessionSplit, fraction: float, path=None) -> tuple[Sess
     cut = split.num_sessions - n_valid
     return (split.select_sessions(torch.arange(cut)),
             split.select_sessions(torch.arange(cut, split.num_sessions)))
+
+
+def merge_validation(dataset: SessionDataset) -> SessionDataset:
+    """The dataset for a refit under the ``session`` protocol: the validation sessions (the last training sessions)
+    join the training split and no validation split is left, so that a model is trained on every training session,
+    as the session-based papers train on their whole training file.
+
+    Raises:
+        ConfigError: the protocol is not ``session`` (under ``leave_one_out`` and given splits the papers report
+            the model selected on validation, trained without the validation targets, as graphsbr does).
+    """
+    if dataset.protocol != "session":
+        raise ConfigError(f"refit needs the session protocol; {dataset.name} uses {dataset.protocol}, whose papers "
+                          "report the model selected on validation without retraining it")
+    train = SessionSplit.concat([dataset.train, dataset.valid])
+    return replace(dataset, train=train, valid=SessionSplit.empty())
 
 
 def keep_recent_samples(split: SessionSplit, fraction: float, path=None) -> SessionSplit:

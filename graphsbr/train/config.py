@@ -43,6 +43,8 @@ class TrainConfig:
             ``epoch_steps`` steps (``lr_step`` and ``patience`` still count passes), and the next epoch goes on
             where the last one stopped (a new pass, shuffled anew, starts when one ends). For learning curves of
             slow models on large sets.
+        max_steps: stop after this many training steps, the last epoch cut short where they end (0: no limit). A
+            refit (``graphsbr refit``) trains this long.
         warmup_steps: the learning rate grows linearly over the first this many steps, from ``lr / warmup_steps``
             at the first to the schedule's rate (0: none).
         grad_clip: clip the gradient norm to this (0: never).
@@ -78,6 +80,7 @@ class TrainConfig:
     amp: str = "off"
     budget_minutes: float = 0.0
     epoch_steps: int = 0
+    max_steps: int = 0
     warmup_steps: int = 0
     grad_clip: float = 0.0
     threads: int = 0
@@ -112,6 +115,8 @@ def read_yaml(path) -> dict[str, Any]:
 #: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
 RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every",
              "prefetch", "tensorboard", "compile")
+#: The settings a refit (``graphsbr refit``) may change: how it runs on this machine, not what or how long it learns.
+RUN_ONLY = tuple(key for key in RESUMABLE if key not in ("epochs", "budget_minutes"))
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Build a run from settings, or rebuild a finished one from its folder (for ``evaluate`` and ``recommend``)."""
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 from ..data import SessionDataset, load_dataset
+from ..data.load import as_flag
 from ..errors import ConfigError
 from ..models import MODELS, SessionRecommender, load_plugins
 from ..models.base import config_dict
@@ -71,3 +74,56 @@ def load_run(run_dir, device: str | None = None) -> tuple[SessionRecommender, Se
         raise ConfigError(f"{run_dir}: no {BEST} yet (the run has not finished an epoch)")
     load_weights(trainer.model, read_checkpoint(best, trainer.device), best)
     return trainer.model, trainer.dataset, trainer
+
+
+def selected_steps(run_dir, epoch_steps: int, pass_steps: int) -> tuple[int, int]:
+    """``(epoch, steps)``: a finished run's selected epoch and the training steps taken by its end (read from
+    ``results.json`` and ``metrics.jsonl``; records older than the ``steps`` field count whole epochs); ``(0, 0)``
+    for a model without parameters."""
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no results.json: a refit needs a finished run (its selected epoch)")
+    results = json.loads(path.read_text())
+    if results.get("stopped") == "untrained":  # Pop, S-POP: nothing to train, the counts change
+        return 0, 0
+    epoch = int(results.get("best_epoch") or 0)
+    if epoch < 1:
+        raise ConfigError(f"{run_dir}: no selected epoch (best_epoch {epoch}): nothing to refit")
+    if "best_steps" in results:
+        return epoch, int(results["best_steps"])
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    record = next((h for h in history if h.get("epoch") == epoch), {})
+    return epoch, int(record.get("steps") or epoch * (epoch_steps or pass_steps))
+
+
+def build_refit(run_dir, out=None, settings: dict[str, Any] | None = None) -> Trainer:
+    """A :class:`Trainer` that retrains a finished ``session``-protocol run on its training and validation sessions
+    (:func:`~graphsbr.data.protocols.merge_validation`) for as many passes as the run's selected epoch had taken,
+    from the same seed; the test split then scores the last weights. The selection stays on validation: the refit
+    only adds the validation sessions to what the selected length of training sees, as the session-based papers
+    train on their whole training file.
+
+    Args:
+        run_dir: the finished run (``results.json``).
+        out: the refit's run folder.
+        settings: changes of how the refit runs (``device``, ``threads``, ``progress`` …).
+    """
+    model, dataset, root, recorded = read_run_config(run_dir)
+    recorded = {**recorded, **(settings or {})}
+    if as_flag(recorded.get("data.refit", False), "refit"):
+        raise ConfigError(f"{run_dir} is a refit already")
+    original = build_trainer(model, dataset, root, recorded)
+    epoch, steps = selected_steps(run_dir, original.config.epoch_steps, original.pass_steps())
+    passes = steps / original.pass_steps()
+    del original
+    refit = {**recorded, "data.refit": True, "budget_minutes": 0.0}
+    trainer = build_trainer(model, dataset, root, refit, out)
+    config = trainer.config
+    config.max_steps = max(1, round(passes * trainer.pass_steps())) if steps else 0
+    full, rest = divmod(config.max_steps, trainer.pass_steps())  # epochs end at the end of a pass too
+    size = config.epoch_steps or trainer.pass_steps()
+    config.epochs = full * math.ceil(trainer.pass_steps() / size) + math.ceil(rest / size)
+    trainer.run["refit_of"] = {"run": str(run_dir), "selected_epoch": epoch, "selected_steps": steps,
+                               "passes": round(passes, 4)}
+    return trainer

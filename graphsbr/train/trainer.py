@@ -316,16 +316,17 @@ class Trainer:
             else:
                 self.objective = CompiledObjective(self.objective, self.model.name)
         start = time.perf_counter()
-        while self.optimizer is not None and self.epoch < cfg.epochs and not self.patience_spent():
+        while (self.optimizer is not None and self.epoch < cfg.epochs and not self.patience_spent()
+               and not self.steps_spent()):
             epoch_start = time.perf_counter()
             loss_parts, samples = self._train_epoch()
             train_time = time.perf_counter() - epoch_start
-            valid = self.evaluate("valid")
+            valid = self.evaluate("valid") if self.selecting else {}
             self.epoch += 1
             self._set_lr()
-            improved = valid[self.metric] > self.best_value
+            improved = not self.selecting or valid[self.metric] > self.best_value
             if improved:
-                self.best_epoch, self.best_value, self.stale = self.epoch, valid[self.metric], 0
+                self.best_epoch, self.best_value, self.stale = self.epoch, valid.get(self.metric, -math.inf), 0
                 self.best_steps = self.steps
                 self._save_best()
             else:
@@ -343,7 +344,7 @@ class Trainer:
             self._save_last()
             if self.group.main:
                 log.info("epoch %d: loss %.4f, valid %s %.4f%s", self.epoch, loss_parts.get("loss", float("nan")),
-                         self.metric, valid[self.metric], " (best)" if improved else "")
+                         self.metric, valid.get(self.metric, math.nan), " (best)" if improved else "")
                 self._notify("on_epoch_end", self.history[-1])
             spent = bool(cfg.budget_minutes) and time.perf_counter() - start > cfg.budget_minutes * 60
             if self.group.any(spent, self.device):  # every rank stops after the same epoch
@@ -357,6 +358,16 @@ class Trainer:
             gc.collect()
         return self._finish()
 
+    @property
+    def selecting(self) -> bool:
+        """Whether there is a validation split to select the epoch on; without one (a refit,
+        :func:`~graphsbr.data.protocols.merge_validation`) every epoch is kept and the last one is reported."""
+        return self.dataset.valid.num_samples > 0
+
+    def steps_spent(self) -> bool:
+        """Whether ``max_steps`` steps were taken."""
+        return bool(self.config.max_steps) and self.steps >= self.config.max_steps
+
     def pass_steps(self) -> int:
         """Steps in one pass over the training samples: the unit of ``lr_step`` and ``patience``."""
         return len(self._train_loader())
@@ -367,12 +378,15 @@ class Trainer:
         return self.epoch > self.best_epoch and self.steps - self.best_steps >= self.config.patience * self.pass_steps()
 
     def stop_reason(self) -> str:
-        """Why training ended: ``"patience"`` (its early stop on validation: a converged run), ``"epochs"`` (the
-        ``epochs`` cap), ``"budget"`` (``budget_minutes``), or ``"untrained"`` (a model without parameters)."""
+        """Why training ended: ``"patience"`` (its early stop on validation: a converged run), ``"steps"``
+        (``max_steps``: a refit's length), ``"epochs"`` (the ``epochs`` cap), ``"budget"`` (``budget_minutes``), or
+        ``"untrained"`` (a model without parameters)."""
         if self.optimizer is None:
             return "untrained"
         if self.patience_spent():
             return "patience"
+        if self.steps_spent():
+            return "steps"
         return "epochs" if self.epoch >= self.config.epochs else "budget"
 
     def _set_lr(self, step: int | None = None) -> None:
@@ -402,6 +416,8 @@ class Trainer:
         # each pass is shuffled with (seed, pass number), so an epoch's batches never depend on what ran before
         loader.shuffle_seed = cfg.seed * 100003 + passes
         count = min(cfg.epoch_steps or len(loader), len(loader) - first)
+        if cfg.max_steps:
+            count = min(count, cfg.max_steps - self.steps)
         sums: dict[str, torch.Tensor] = {}
         steps = samples = 0
         start = time.perf_counter()
@@ -481,14 +497,15 @@ class Trainer:
             raise TrainingError(f"{best} is missing: the weights of the selected epoch {self.best_epoch} are gone "
                                 "(a run folder moved without its best.pt?), so the run cannot be evaluated at it")
         self._memory_fresh = False  # the selected epoch's weights
-        valid = self.evaluate("valid")
+        valid = self.evaluate("valid") if self.selecting else {}
         eval_start = time.perf_counter()
         ranks: list[torch.Tensor] = []
         test = self.evaluate("test", ranks)
         eval_seconds = time.perf_counter() - eval_start
         results = {
             "model": self.model.name, "dataset": self.dataset.name, "protocol": self.dataset.protocol,
-            "seed": self.config.seed, "best_epoch": self.best_epoch, "epochs_run": self.epoch, "steps": self.steps,
+            "seed": self.config.seed, "best_epoch": self.best_epoch, "best_steps": self.best_steps,
+            "epochs_run": self.epoch, "steps": self.steps,
             "stopped": self.stop_reason(), "selection_metric": self.metric, "training_mode": self.training_mode,
             "valid": valid, "test": test,
             "train_seconds": round(self.train_seconds, 3),

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from graphsbr import ConfigError, DataError, load_dataset
 from graphsbr.data import sources
@@ -37,6 +38,20 @@ def test_unknown_option_and_format(tmp_path):
         load_dataset("beauty", tmp_path, colour="red")
     with pytest.raises(ConfigError, match="num_items"):
         load_dataset("synthetic", colour="red")
+
+
+def test_refit_option_merges_validation_into_training(tmp_path):
+    data = load_dataset("synthetic", num_items=100, num_sessions=300)
+    for flag in (True, "true", "1", "yes"):
+        merged = load_dataset("synthetic", num_items=100, num_sessions=300, refit=flag)
+        assert merged.train.num_samples == data.train.num_samples + data.valid.num_samples
+        assert merged.valid.num_samples == 0 and torch.equal(merged.test.items, data.test.items)
+    assert load_dataset("synthetic", num_items=100, num_sessions=300, refit="false").valid.num_samples > 0
+    with pytest.raises(ConfigError, match="refit must be true or false"):
+        load_dataset("synthetic", refit="sometimes")
+    beauty_folder(tmp_path)
+    with pytest.raises(ConfigError, match="session protocol"):
+        load_dataset("beauty", tmp_path, refit=True)
 
 
 def test_cache_is_reused_and_rebuilt_when_an_input_changes(tmp_path, monkeypatch):

@@ -3,10 +3,18 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from graphsbr import DataError
+from graphsbr import ConfigError, DataError
 from graphsbr.data.dataset import SessionSplit
-from graphsbr.data.protocols import hold_out_last, keep_recent_samples, leave_one_out, pairs_to_split, session_protocol
+from graphsbr.data.protocols import (
+    hold_out_last,
+    keep_recent_samples,
+    leave_one_out,
+    merge_validation,
+    pairs_to_split,
+    session_protocol,
+)
 from graphsbr.data.records import ClickLog, UserSequences, build_side_field
 
 DAY = 86400.0
@@ -74,6 +82,34 @@ def test_hold_out_last_is_chronological():
     split = SessionSplit.from_sequences([[1, 2]] * 9 + [[3, 4]])
     train, valid = hold_out_last(split, 0.1)
     assert train.num_sessions == 9 and valid.num_sessions == 1 and valid.session(0) == [3, 4]
+
+
+def test_concat_keeps_every_session_and_sample_in_order():
+    a = SessionSplit.from_sequences([[1, 2, 3]], timestamps=torch.tensor([0.0, 1.0, 2.0]),
+                                    fields={"action": torch.tensor([1, 1, 2]), "only_a": torch.tensor([5, 5, 5])})
+    b = SessionSplit.from_sequences([[4, 5], [6, 7, 8]], samples=torch.tensor([[1, 2], [0, 1]]),
+                                    timestamps=torch.tensor([3.0, 4.0, 5.0, 6.0, 7.0]),
+                                    fields={"action": torch.tensor([2, 2, 1, 1, 1])})
+    both = SessionSplit.concat([a, b])
+    assert [both.session(s) for s in range(3)] == [[1, 2, 3], [4, 5], [6, 7, 8]]
+    assert [both.sample(m) for m in range(both.num_samples)] == [a.sample(0), a.sample(1), b.sample(0), b.sample(1)]
+    assert both.timestamps.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert set(both.fields) == {"action"} and both.fields["action"].tolist() == [1, 1, 2, 2, 2, 1, 1, 1]
+    assert SessionSplit.concat([a, SessionSplit.empty()]).samples.tolist() == a.samples.tolist()
+
+
+def test_merge_validation_trains_on_every_training_session_and_leaves_test_alone():
+    data = session_protocol(click_log(TOY), "toy", min_item_count=2, valid_fraction=0.34)
+    merged = merge_validation(data)
+    assert [merged.train.session(s) for s in range(merged.train.num_sessions)] == [[1, 2], [2, 3, 1], [3, 2]]
+    assert merged.train.targets.tolist() == [*data.train.targets.tolist(), *data.valid.targets.tolist()]
+    assert merged.valid.num_sessions == merged.valid.num_samples == 0
+    assert merged.test is data.test and merged.side is data.side and merged.num_items == data.num_items
+
+
+def test_merge_validation_refuses_leave_one_out():
+    with pytest.raises(ConfigError, match="session protocol"):
+        merge_validation(leave_one_out(UserSequences([[1, 2, 3, 4]]), "toy"))
 
 
 def test_leave_one_out():
