@@ -100,7 +100,8 @@ def rows_of(dataset: str, finished: list[dict]) -> list[dict]:
         if run["dataset"] != dataset:
             continue
         row = rows.setdefault(run["label"], {"label": run["label"], "model": run["model"],
-                                             "settings": run["settings"], "runs": [], "errors": []})
+                                             "settings": run["settings"], "refit": run.get("refit", False),
+                                             "runs": [], "errors": []})
         (row["runs"] if "results" in run else row["errors"]).append(run)
     return list(rows.values())
 
@@ -108,7 +109,8 @@ def rows_of(dataset: str, finished: list[dict]) -> list[dict]:
 def significance(dataset: str, rows: list[dict], selection: str, against: list[str] = ()) -> list[str]:
     """Each seed model against the best baseline by mean validation ``selection`` metric, or against each row
     labelled in ``against``."""
-    baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and r["runs"]]
+    # a refit has no validation split to rank it by
+    baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and not r["refit"] and r["runs"]]
     seeded = [r for r in rows if r["model"] in seed_models(dataset) and not r["settings"] and r["runs"]]
     if against:
         references = [(r, f"**{r['label']}**") for r in rows if r["label"] in against and r["runs"]]
@@ -265,7 +267,8 @@ def report(finished: list[dict], args, seconds: float, command: str) -> str:
 
 def finished_folders(texts: list[str]) -> list[dict]:
     """The runs of finished run folders (``[LABEL=]FOLDER`` with a ``results.json``): a run at its model's defaults
-    is that model's plain row, one with other model settings a variant row (labelled LABEL, or by its settings)."""
+    is that model's plain row, one with other model settings a variant row (labelled LABEL, or by its settings); a
+    refit (``graphsbr refit``) is its own row, its label ending in ``refit``."""
     from graphsbr.models import MODELS
 
     runs = []
@@ -281,9 +284,11 @@ def finished_folders(texts: list[str]) -> list[dict]:
             defaults = json.loads(json.dumps(dataclasses.asdict(MODELS[model].Config())))
             settings = {k: v for k, v in results["config"]["model_config"].items() if defaults.get(k, v) != v}
         name = NAMES.get(model, model)
-        label = label or (f"{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else name)
+        refit = bool(results.get("config", {}).get("refit_of"))
+        label = label or ((f"{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else name)
+                          + (" refit" if refit else ""))
         runs.append({"dataset": results["dataset"], "label": label, "model": model, "settings": settings,
-                     "seed": results["seed"], "folder": Path(folder), "results": results})
+                     "seed": results["seed"], "folder": Path(folder), "results": results, "refit": refit})
     return runs
 
 

@@ -67,16 +67,17 @@ def load_reproduce():
     return module
 
 
-def finished(folder, model, mrr, ranks, stopped="patience", model_config=None):
+def finished(folder, model, mrr, ranks, stopped="patience", model_config=None, refit_of=None):
     import torch
 
     folder.mkdir(parents=True)
     metrics = {"hr@10": 0.3, "hr@20": 0.4, "mrr@10": mrr - 0.01, "mrr@20": mrr}
     (folder / "results.json").write_text(json.dumps({
         "model": model, "dataset": "tmall", "seed": 0, "best_epoch": 5, "epochs_run": 20, "stopped": stopped,
-        "selection_metric": "mrr@20", "valid": metrics, "test": metrics, "train_seconds": 600.0,
+        "selection_metric": "mrr@20", "valid": {} if refit_of else metrics, "test": metrics, "train_seconds": 600.0,
         "train_samples_per_second": 250.0, "config": {"train": {"patience": 5, "epochs": 200},
-                                                       **({"model_config": model_config} if model_config else {})}}))
+                                                       **({"model_config": model_config} if model_config else {}),
+                                                       **({"refit_of": refit_of} if refit_of else {})}}))
     torch.save({"test": torch.tensor(ranks, dtype=torch.int32)}, folder / "ranks.pt")
     return str(folder)
 
@@ -162,3 +163,29 @@ def test_the_paired_tests_take_the_rows_asked_for_instead_of_the_best_baseline(t
               if line.startswith(("| A²D-MTL | 1 | +", "| A²D-MTL | 1 | -"))]
     assert paired[0] > 0 > paired[1]  # above SR-GNN, below S-POP, sample by sample
     assert "No row labelled **GRU4Rec** on tmall to test against." in lines  # a typo or a missing run is said
+
+
+def test_a_refit_is_its_own_row_tested_against_the_refit_reference(tmp_path):
+    reproduce = load_reproduce()
+    refit_of = {"run": "elsewhere", "selected_epoch": 5, "selected_steps": 5000, "passes": 1.7}
+    selected = finished(tmp_path / "a2dmtl", "a2dmtl", 0.12, [1, 2, 1, 3, 1, 1, 2, 1, 40, 1] * 5)
+    refit = finished(tmp_path / "a2dmtl-refit", "a2dmtl", 0.15, [1, 1, 1, 3, 1, 1, 2, 1, 40, 1] * 5,
+                     stopped="steps", refit_of=refit_of)
+    srgnn = finished(tmp_path / "srgnn", "srgnn", 0.11, [2, 5, 1, 30, 4, 1, 9, 2, 40, 7] * 5)
+    srgnn_refit = finished(tmp_path / "srgnn-refit", "srgnn", 0.13, [2, 3, 1, 30, 4, 1, 9, 2, 40, 7] * 5,
+                           stopped="steps", refit_of=refit_of)
+    out = tmp_path / "report"
+    common = ["--report-only", "--models", "--run", selected, "--run", refit, "--run", srgnn, "--run", srgnn_refit,
+              "--out", str(out)]
+
+    reproduce.main(common)  # the best baseline on validation is chosen among the rows that have a validation split
+    lines = (out / "reproduction.md").read_text().splitlines()
+    row = next(line for line in lines if line.startswith("| A²D-MTL refit | 1 |"))
+    assert "| 0.1500 ± 0.0000 (0.1743, -14%)" in row  # beside the paper's number, as the selected row
+    assert "| steps |" in next(line for line in lines if line.startswith("| SR-GNN refit | 1 |"))
+    assert any("against the best baseline on validation mrr@20, **SR-GNN**:" in line for line in lines)
+
+    reproduce.main(common + ["--against", "SR-GNN refit"])
+    lines = (out / "reproduction.md").read_text().splitlines()
+    tested = [line.split("|")[1].strip() for line in lines if line.count("|") == 7 and "e-" in line]
+    assert tested == ["A²D-MTL", "A²D-MTL refit"]
