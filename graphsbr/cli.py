@@ -170,7 +170,6 @@ def _same_as_recorded(key: str, value, settings: dict) -> bool:
 
 def cmd_train(args) -> None:
     from .train.config import RESUMABLE, parse_assignments, read_yaml
-    from .train.distributed import teardown
     from .train.run import build_trainer, read_run_config
 
     if args.resume:
@@ -202,8 +201,14 @@ def cmd_train(args) -> None:
         settings["progress"] = False
     out = Path(args.out or f"runs/{model}-{dataset}")
     trainer = build_trainer(model, dataset, root, settings, out)
+    _fit_and_print(trainer, args.resume, out)
+
+
+def _fit_and_print(trainer, resume: bool, out: Path) -> None:
+    from .train.distributed import teardown
+
     try:
-        results = trainer.fit(resume=args.resume)
+        results = trainer.fit(resume=resume)
     finally:
         teardown()
     if trainer.group.main:
@@ -231,7 +236,6 @@ def _print_results(results: dict, out: Path | None = None) -> None:
 
 def cmd_refit(args) -> None:
     from .train.config import parse_assignments
-    from .train.distributed import teardown
     from .train.run import build_refit, build_trainer, read_run_config
 
     out = Path(args.out or f"{str(args.run).rstrip('/')}-refit")
@@ -249,12 +253,7 @@ def cmd_refit(args) -> None:
         trainer = build_trainer(model, dataset, root, {**settings, **changes}, out)
     else:
         trainer = build_refit(args.run, out, changes)
-    try:
-        results = trainer.fit(resume=args.resume)
-    finally:
-        teardown()
-    if trainer.group.main:
-        _print_results(results, out)
+    _fit_and_print(trainer, args.resume, out)
 
 
 def cmd_evaluate(args) -> None:
