@@ -22,7 +22,9 @@ results and validation history: rows trained on another machine, or whose folder
 adds a finished run folder trained elsewhere (a run to its early stop): its model's plain row on its dataset, or,
 when its model settings differ from the defaults, a variant row. A variant row whose settings are those of one of
 the papers' ablations (:data:`graphsbr.bench.VARIANTS`, e.g. ``use_category=false`` for A²D-MTL's w/o CATE) stands
-beside that ablation's published numbers.
+beside that ablation's published numbers. ``--refit`` also retrains each finished run of a session-protocol dataset
+on its training and validation sessions for its selected length (``graphsbr refit``, into ``FOLDER-refit``; a row of
+its own, ``LABEL refit``): the papers train on their whole training file, our selection holds its last 10% out.
 
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
 every row, our mean ± std over the seeds beside the paper's number and the relative gap
@@ -54,6 +56,8 @@ from graphsbr.bench import (
     mean_std,
     paper_value,
     parse_variant,
+    refit_folder,
+    refit_run,
     run_folder,
     stop_reason,
     train_run,
@@ -329,6 +333,10 @@ def main(argv=None) -> None:
                              "baseline on validation)")
     parser.add_argument("--matched-epochs", type=int, nargs="+", default=None, metavar="EPOCH",
                         help="also tabulate the validation metrics of every row at these epochs")
+    parser.add_argument("--refit", action="store_true",
+                        help="also refit each finished run of a session-protocol dataset on its training and "
+                             "validation sessions for its selected length (graphsbr refit), into FOLDER-refit: "
+                             "a row of its own, LABEL refit, the like-for-like comparison with the papers")
     parser.add_argument("--paper-numbers", action="store_true", help="print the papers' numbers and exit")
     args = parser.parse_args(argv)
     if args.paper_numbers:
@@ -347,11 +355,20 @@ def main(argv=None) -> None:
     if args.report_only:
         finished = [{**r, "results": json.loads((r["folder"] / "results.json").read_text())}
                     if (r["folder"] / "results.json").is_file() else {**r, "error": "not run"} for r in runs]
+        if args.refit:
+            finished += [{**r, "label": f"{r['label']} refit", "folder": refit_folder(r["folder"]), "refit": True,
+                          "results": json.loads((refit_folder(r["folder"]) / "results.json").read_text())}
+                         for r in runs if (refit_folder(r["folder"]) / "results.json").is_file()]
     else:
+        def train_and_refit(run):
+            done = train_run(run, root=args.root, budget_minutes=args.budget_minutes, device=args.device,
+                             threads=args.threads, settings=parse_assignments(args.set), grace=args.grace)
+            refit = refit_run(done, device=args.device, threads=args.threads) if args.refit and "results" in done \
+                else None
+            return [done] + ([refit] if refit else [])
+
         with ThreadPoolExecutor(args.jobs) as pool:
-            finished = list(pool.map(lambda run: train_run(
-                run, root=args.root, budget_minutes=args.budget_minutes, device=args.device, threads=args.threads,
-                settings=parse_assignments(args.set), grace=args.grace), runs))
+            finished = sum(pool.map(train_and_refit, runs), [])
     command = command_line("benchmarks/reproduce.py", sys.argv[1:] if argv is None else argv)
     finished = include(finished + trained_elsewhere, args.include, args.datasets)
     print(report(finished, args, time.perf_counter() - start, command))

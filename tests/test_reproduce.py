@@ -189,3 +189,26 @@ def test_a_refit_is_its_own_row_tested_against_the_refit_reference(tmp_path):
     lines = (out / "reproduction.md").read_text().splitlines()
     tested = [line.split("|")[1].strip() for line in lines if line.count("|") == 7 and "e-" in line]
     assert tested == ["A²D-MTL", "A²D-MTL refit"]
+
+
+@pytest.mark.slow  # two child processes
+def test_refit_trains_each_run_then_its_refit_and_reports_both(tmp_path):
+    reproduce = load_reproduce()
+    out = tmp_path / "out"
+    common = ["--datasets", "synthetic", "--models", "gru4rec", "--seeds", "0", "--out", str(out), "--refit"]
+    small = ["--budget-minutes", "0", "--set", "epochs=2", "--set", "dim=16", "--set", "hidden=16",
+             "--set", "data.num_items=150", "--set", "data.num_sessions=600"]
+
+    reproduce.main(common + small)
+
+    folder = out / "runs" / "synthetic" / "GRU4Rec-seed0"
+    selected = json.loads((folder / "results.json").read_text())
+    refit = json.loads((out / "runs" / "synthetic" / "GRU4Rec-seed0-refit" / "results.json").read_text())
+    assert refit["stopped"] == "steps" and refit["config"]["refit_of"]["run"] == str(folder)
+    assert refit["config"]["refit_of"]["selected_steps"] == selected["best_steps"]
+    lines = (out / "reproduction.md").read_text().splitlines()
+    assert any(line.startswith("| GRU4Rec | 1 |") for line in lines)
+    assert any(line.startswith("| GRU4Rec refit | 1 |") and "| steps |" in line for line in lines)
+
+    reproduce.main(common + ["--report-only", "--report", str(tmp_path / "again.md")])  # from the folders alone
+    assert any(line.startswith("| GRU4Rec refit | 1 |") for line in (tmp_path / "again.md").read_text().splitlines())

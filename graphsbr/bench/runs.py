@@ -81,6 +81,36 @@ def train_run(run: dict, *, root: str | None = None, budget_minutes: float = 0.0
         command.append("--resume")
         settings = {k: v for k, v in settings.items() if k in RESUMABLE}
     command += [f"--set={k}={v}" for k, v in settings.items()]
+    return _run_child(run, command, threads, budget_minutes * 60 * 2 + grace if budget_minutes else None)
+
+
+def refit_folder(folder) -> Path:
+    """Where a run's refit goes: ``FOLDER-refit`` beside it."""
+    return Path(folder).parent / f"{Path(folder).name}-refit"
+
+
+def refit_run(run: dict, *, device: str = "cpu", threads: int = 1) -> dict | None:
+    """Refits a finished ``session``-protocol run (``graphsbr refit``: train + valid, its selected length) into
+    :func:`refit_folder` in a child process, and returns the refit as a run of its own row (``LABEL refit``); a
+    finished refit is reused and a started one resumed. ``None`` for a run under another protocol."""
+    if run.get("results", {}).get("protocol") != "session":
+        return None
+    folder = refit_folder(run["folder"])
+    refit = {**run, "label": f"{run['label']} refit", "folder": folder, "refit": True}
+    refit.pop("results", None)
+    if (folder / "results.json").is_file():
+        return {**refit, "results": json.loads((folder / "results.json").read_text())}
+    command = [sys.executable, "-m", "graphsbr", "refit", "--run", str(run["folder"]), "--out", str(folder),
+               "--device", device, "--quiet", "--set", f"threads={threads}"]
+    command += ["--resume"] if (folder / "last.pt").is_file() else []
+    return _run_child(refit, command, threads, None)
+
+
+def _run_child(run: dict, command: list[str], threads: int, timeout: float | None) -> dict:
+    """Runs ``command`` (a ``graphsbr`` command writing ``run["folder"]``), its output into ``FOLDER.log``, and
+    returns ``run`` with its ``results``, or with the ``error`` that left it without."""
+    folder = Path(run["folder"])
+    results = folder / "results.json"
     folder.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -89,7 +119,7 @@ def train_run(run: dict, *, root: str | None = None, budget_minutes: float = 0.0
     with open(logfile, "a") as output:
         try:
             code = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, env=env, check=False,
-                                  timeout=budget_minutes * 60 * 2 + grace if budget_minutes else None).returncode
+                                  timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
     log.info("%10s %-24s seed %s: %s in %.0f s", run["dataset"], run["label"], run["seed"],
