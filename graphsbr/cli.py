@@ -263,6 +263,8 @@ def cmd_evaluate(args) -> None:
     if args.ranks and args.split != "test":
         raise ConfigError("--ranks writes the test split's ranks; drop --split valid")
     _, _, trainer = load_run(args.run, args.device)
+    if trainer.dataset.split(args.split).num_samples == 0:
+        raise ConfigError(f"{args.run} has no {args.split} split (a refit trains on the validation sessions)")
     ranks: list = []
     metrics = trainer.evaluate(args.split, ranks if args.ranks else None)
     if args.ranks:

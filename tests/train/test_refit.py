@@ -46,7 +46,7 @@ def test_without_a_validation_split_every_epoch_is_kept_and_the_last_is_reported
     assert results["test"] == run.evaluate("test")
 
 
-def test_refit_trains_on_train_and_valid_for_the_selected_passes(finished, tmp_path):
+def test_refit_trains_on_train_and_valid_for_the_selected_passes(finished, tmp_path, capsys):
     selected = json.loads((finished / "results.json").read_text())
     original = build_trainer("gru4rec", "synthetic", None, SETTINGS)
     assert main(["refit", "--run", str(finished), "--out", str(tmp_path / "refit"), "--quiet"]) == 0
@@ -61,6 +61,10 @@ def test_refit_trains_on_train_and_valid_for_the_selected_passes(finished, tmp_p
     assert results["steps"] == results["config"]["train"]["max_steps"] == expected
     assert results["stopped"] == "steps" and results["valid"] == {}
     assert results["config"]["data"]["refit"] is True and results["config"]["train"]["budget_minutes"] == 0
+    assert main(["evaluate", "--run", str(tmp_path / "refit"), "--json"]) == 0  # rebuilt from its config.yaml
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == results["test"]
+    assert main(["evaluate", "--run", str(tmp_path / "refit"), "--split", "valid"]) == 2
+    assert "has no valid split" in capsys.readouterr().err
 
 
 def test_a_refit_of_an_untrained_model_counts_the_validation_sessions_too(tmp_path):
