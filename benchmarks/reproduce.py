@@ -50,13 +50,13 @@ import torch
 from graphsbr.bench import (
     PAPER,
     PROTOCOL_NOTES,
+    as_refit,
     command_line,
     history,
     include,
     mean_std,
     paper_value,
     parse_variant,
-    refit_folder,
     refit_run,
     run_folder,
     stop_reason,
@@ -356,9 +356,9 @@ def main(argv=None) -> None:
         finished = [{**r, "results": json.loads((r["folder"] / "results.json").read_text())}
                     if (r["folder"] / "results.json").is_file() else {**r, "error": "not run"} for r in runs]
         if args.refit:
-            finished += [{**r, "label": f"{r['label']} refit", "folder": refit_folder(r["folder"]), "refit": True,
-                          "results": json.loads((refit_folder(r["folder"]) / "results.json").read_text())}
-                         for r in runs if (refit_folder(r["folder"]) / "results.json").is_file()]
+            refits = [as_refit(r) for r in runs]
+            finished += [{**r, "results": json.loads((r["folder"] / "results.json").read_text())}
+                         for r in refits if (r["folder"] / "results.json").is_file()]
     else:
         def train_and_refit(run):
             done = train_run(run, root=args.root, budget_minutes=args.budget_minutes, device=args.device,

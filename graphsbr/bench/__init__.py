@@ -11,6 +11,7 @@ and how much memory, ``graphs.py`` how fast the graphs build, ``reproduce.py`` h
 from .memory import peak_resident_mb, reset_peak_resident, resident_mb
 from .paper import PAPER, PROTOCOL_NOTES, VARIANTS, paper_value
 from .runs import (
+    as_refit,
     history,
     include,
     parse_run,
@@ -25,8 +26,8 @@ from .syncs import ops_and_syncs
 from .tables import command_line, format_mean_std, markdown_table, mean_std, write_report
 from .timing import cpu_seconds, describe_machine, machine, seconds, synchronize
 
-__all__ = ["PAPER", "PROTOCOL_NOTES", "VARIANTS", "command_line", "cpu_seconds", "describe_machine", "format_mean_std",
-           "history", "include", "machine", "markdown_table", "mean_std", "ops_and_syncs", "paper_value",
-           "parse_run", "parse_variant", "peak_resident_mb", "refit_folder", "refit_run", "reset_peak_resident",
-           "resident_mb", "run_folder",
-           "seconds", "stop_reason", "synchronize", "train_run", "write_report"]
+__all__ = ["PAPER", "PROTOCOL_NOTES", "VARIANTS", "as_refit", "command_line", "cpu_seconds", "describe_machine",
+           "format_mean_std", "history", "include", "machine", "markdown_table", "mean_std", "ops_and_syncs",
+           "paper_value", "parse_run", "parse_variant", "peak_resident_mb", "refit_folder", "refit_run",
+           "reset_peak_resident", "resident_mb", "run_folder", "seconds", "stop_reason", "synchronize", "train_run",
+           "write_report"]

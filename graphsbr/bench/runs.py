@@ -89,15 +89,22 @@ def refit_folder(folder) -> Path:
     return Path(folder).parent / f"{Path(folder).name}-refit"
 
 
+def as_refit(run: dict) -> dict:
+    """The refit of ``run`` as a run of its own row: ``LABEL refit``, in :func:`refit_folder`, not yet finished."""
+    refit = {**run, "label": f"{run['label']} refit", "folder": refit_folder(run["folder"]), "refit": True}
+    refit.pop("results", None)
+    refit.pop("error", None)
+    return refit
+
+
 def refit_run(run: dict, *, device: str = "cpu", threads: int = 1) -> dict | None:
     """Refits a finished ``session``-protocol run (``graphsbr refit``: train + valid, its selected length) into
     :func:`refit_folder` in a child process, and returns the refit as a run of its own row (``LABEL refit``); a
     finished refit is reused and a started one resumed. ``None`` for a run under another protocol."""
     if run.get("results", {}).get("protocol") != "session":
         return None
-    folder = refit_folder(run["folder"])
-    refit = {**run, "label": f"{run['label']} refit", "folder": folder, "refit": True}
-    refit.pop("results", None)
+    refit = as_refit(run)
+    folder = refit["folder"]
     if (folder / "results.json").is_file():
         return {**refit, "results": json.loads((folder / "results.json").read_text())}
     command = [sys.executable, "-m", "graphsbr", "refit", "--run", str(run["folder"]), "--out", str(folder),
