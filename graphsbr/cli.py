@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", required=False, help="model name (see `graphsbr models`)")
     train.add_argument("--dataset", default=None, help="dataset key (default: synthetic)")
     train.add_argument("--root", default=None, help="data root (default: datasets/)")
-    train.add_argument("--config", default=None, help="YAML file of settings (model, dataset, root, key: value)")
+    train.add_argument("--config", default=None,
+                       help="YAML file of settings (model, dataset, root, key: value), or a run folder's "
+                            "config.yaml (trains that run again)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a model or trainer setting, or data.OPTION for the dataset (repeatable)")
     for flag, kind in (("--epochs", int), ("--budget-minutes", float), ("--batch-size", int), ("--seed", int)):
@@ -169,7 +171,7 @@ def _same_as_recorded(key: str, value, settings: dict) -> bool:
 
 
 def cmd_train(args) -> None:
-    from .train.config import RESUMABLE, parse_assignments, read_yaml
+    from .train.config import RESUMABLE, config_settings, parse_assignments, read_yaml
     from .train.run import build_trainer, read_run_config
 
     if args.resume:
@@ -186,14 +188,14 @@ def cmd_train(args) -> None:
                               f"{', '.join(RESUMABLE)} may change): start a new run with another --out")
         settings.update(changes)
     else:
-        values = read_yaml(args.config) if args.config else {}
-        saved_model, saved_dataset, saved_root, data = (values.pop(k, None) for k in ("model", "dataset", "root", "data"))
+        saved_model, saved_dataset, saved_root, settings = (
+            config_settings(read_yaml(args.config), args.config) if args.config else (None, None, None, {}))
         model = args.model or saved_model
         dataset = args.dataset or saved_dataset or "synthetic"
         root = args.root or saved_root
         if not model:
             raise ConfigError("--model is required (see `graphsbr models`)")
-        settings = {**values, **{f"data.{k}": v for k, v in (data or {}).items()}, **parse_assignments(args.set)}
+        settings.update(parse_assignments(args.set))
     flags = {"epochs": args.epochs, "budget_minutes": args.budget_minutes, "batch_size": args.batch_size,
              "seed": args.seed, "device": args.device}
     settings.update({k: v for k, v in flags.items() if v is not None})

@@ -112,6 +112,31 @@ def read_yaml(path) -> dict[str, Any]:
     return values
 
 
+#: The sections of a run folder's ``config.yaml`` that hold settings; its other keys besides :data:`RUN_KEYS` are
+#: records (``refit_of``).
+SECTIONS = ("model_config", "train")
+
+
+def config_settings(values: dict[str, Any], path) -> tuple[str | None, str | None, str | None, dict[str, Any]]:
+    """``(model, dataset, root, settings)`` of a config mapping: a ``--config`` file of flat ``key: value``
+    settings, or a run folder's ``config.yaml`` (settings under ``model_config`` and ``train``), so that a finished
+    run's record trains the same run again. ``data`` options become ``data.KEY`` settings."""
+    values = dict(values)
+    model, dataset, root, data = (values.pop(key, None) for key in RUN_KEYS)
+    settings = {}
+    for section in SECTIONS:
+        part = values.pop(section, None) or {}
+        if not isinstance(part, dict):
+            raise ConfigError(f"{path}: {section} must be a mapping of settings")
+        settings.update(part)
+    values.pop("refit_of", None)
+    if not isinstance(data or {}, dict):
+        raise ConfigError(f"{path}: data must be a mapping of dataset options")
+    settings.update(values)
+    settings.update({f"data.{key}": value for key, value in (data or {}).items()})
+    return model, dataset, root, settings
+
+
 #: The settings that ``--resume`` may change: how a run proceeds on this machine, not what it learns.
 RESUMABLE = ("epochs", "budget_minutes", "device", "threads", "eval_batch_size", "progress", "log_every",
              "prefetch", "tensorboard", "compile")

@@ -11,7 +11,7 @@ from ..data.load import as_flag
 from ..errors import ConfigError
 from ..models import MODELS, SessionRecommender, load_plugins
 from ..models.base import config_dict
-from .config import data_options, model_config, read_yaml, split_settings, train_config
+from .config import config_settings, data_options, model_config, read_yaml, split_settings, train_config
 from .trainer import BEST, Trainer, load_weights, read_checkpoint
 
 
@@ -56,10 +56,10 @@ def read_run_config(run_dir) -> tuple[str, str, str | None, dict[str, Any]]:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a run folder (config.yaml not found)")
-    saved = read_yaml(path)
-    settings = {**saved.get("model_config", {}), **saved.get("train", {}),
-                **{f"data.{k}": v for k, v in (saved.get("data") or {}).items()}}
-    return saved["model"], saved["dataset"], saved.get("root"), settings
+    model, dataset, root, settings = config_settings(read_yaml(path), path)
+    if not model or not dataset:
+        raise ConfigError(f"{path}: a run's config.yaml records its model and dataset")
+    return model, dataset, root, settings
 
 
 def load_run(run_dir, device: str | None = None) -> tuple[SessionRecommender, SessionDataset, Trainer]:

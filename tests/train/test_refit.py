@@ -7,6 +7,7 @@ import torch
 from graphsbr import ConfigError, load_dataset
 from graphsbr.cli import main
 from graphsbr.data.protocols import merge_validation
+from graphsbr.train.config import config_settings
 from graphsbr.train.run import build_refit, build_trainer
 
 from .tiny import tiny_trainer
@@ -107,3 +108,27 @@ def test_refit_refuses_what_would_change_the_run(finished, tmp_path, capsys):
     assert main(["refit", "--run", str(finished), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     with pytest.raises(ConfigError, match="a refit already"):
         build_refit(tmp_path / "b")
+
+
+def test_a_run_folders_config_yaml_trains_the_same_run_again(finished, tmp_path):
+    assert main(["refit", "--run", str(finished), "--out", str(tmp_path / "refit"), "--quiet"]) == 0
+    for run in (finished, tmp_path / "refit"):  # a run and a refit (whose config.yaml also records refit_of)
+        again = tmp_path / f"again-{run.name}"
+        assert main(["train", "--config", str(run / "config.yaml"), "--out", str(again), "--quiet"]) == 0
+        first, second = (json.loads((path / "results.json").read_text()) for path in (run, again))
+        assert second["test"] == first["test"] and second["steps"] == first["steps"]
+        assert second["config"]["data"] == first["config"]["data"]
+
+
+def test_config_settings_reads_flat_files_and_run_records():
+    flat = {"model": "gru4rec", "hidden": 32, "epochs": 1, "data": {"num_items": 300}}
+    assert config_settings(flat, "a.yaml") == ("gru4rec", None, None, {"hidden": 32, "epochs": 1,
+                                                                      "data.num_items": 300})
+    record = {"model": "gru4rec", "dataset": "synthetic", "root": None, "data": {"refit": True},
+              "model_config": {"hidden": 32}, "refit_of": {"run": "x"}, "train": {"epochs": 2}}
+    assert config_settings(record, "b.yaml") == ("gru4rec", "synthetic", None, {"hidden": 32, "epochs": 2,
+                                                                               "data.refit": True})
+    with pytest.raises(ConfigError, match="c.yaml: train must be a mapping"):
+        config_settings({"model": "gru4rec", "train": 3}, "c.yaml")
+    with pytest.raises(ConfigError, match="d.yaml: data must be a mapping"):
+        config_settings({"model": "gru4rec", "data": [1]}, "d.yaml")
