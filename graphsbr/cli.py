@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=["test", "valid"])
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--by", choices=["repeat"], default=None,
+                          help="repeat: the metrics of all targets, of re-clicks of an item in the prefix, and of "
+                               "new items, apart (the test split reads the run's ranks.pt when it has one)")
     evaluate.add_argument("--ranks", action="store_true",
                           help="also write the test samples' ranks to the run's ranks.pt (for runs made without it)")
 
@@ -264,6 +267,8 @@ def cmd_evaluate(args) -> None:
 
     if args.ranks and args.split != "test":
         raise ConfigError("--ranks writes the test split's ranks; drop --split valid")
+    if args.by:
+        return _evaluate_by_repeat(args)
     _, _, trainer = load_run(args.run, args.device)
     if trainer.dataset.split(args.split).num_samples == 0:
         raise ConfigError(f"{args.run} has no {args.split} split (a refit trains on the validation sessions)")
@@ -276,6 +281,43 @@ def cmd_evaluate(args) -> None:
         return
     for name, value in metrics.items():
         print(f"{name:<8} {value:.4f}")
+
+
+def _evaluate_by_repeat(args) -> None:
+    """``evaluate --by repeat``: the metrics of every target, of re-clicks and of new items (with their shares)."""
+    import torch
+
+    from .train.checkpoint import RANKS
+    from .train.config import data_options
+    from .train.metrics import ranking_metrics
+    from .train.run import load_run, read_run_config
+
+    _, dataset, root, settings = read_run_config(args.run)
+    options = data_options({k[5:]: v for k, v in settings.items() if k.startswith("data.")})
+    split = load_dataset(dataset, root, **options).split(args.split)
+    if split.num_samples == 0:
+        raise ConfigError(f"{args.run} has no {args.split} split (a refit trains on the validation sessions)")
+    saved = Path(args.run) / RANKS
+    if args.split == "test" and saved.is_file():  # the selected epoch's test ranks, written with results.json
+        ranks = torch.load(saved, weights_only=True)["test"].long()
+        if ranks.numel() != split.num_samples:
+            raise DataError(f"{saved}: {ranks.numel()} ranks for {split.num_samples} test samples: not this run's "
+                            "(rewrite it with `graphsbr evaluate --ranks`)")
+    else:
+        batches: list = []
+        load_run(args.run, args.device)[2].evaluate(args.split, batches)
+        ranks = torch.cat(batches).long()
+    repeat = split.repeat_targets
+    groups = {"all": torch.ones_like(repeat), "repeat": repeat, "new": ~repeat}
+    table = {name: {"share": float(mask.float().mean()), **ranking_metrics(ranks[mask])}
+             for name, mask in groups.items()}
+    if args.json:
+        print(json.dumps(table))
+        return
+    names = list(table["all"])
+    print(f"{'target':<8}" + "".join(f"{n:>9}" for n in names))
+    for name, row in table.items():
+        print(f"{name:<8}" + "".join(f"{row[n]:>9.4f}" for n in names))
 
 
 def cmd_recommend(args) -> None:

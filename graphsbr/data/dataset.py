@@ -70,6 +70,18 @@ class SessionSplit:
         """``[M]`` the target item of every sample."""
         return self.items[self.ptr[self.samples[:, 0]] + self.samples[:, 1]]
 
+    @property
+    def repeat_targets(self) -> Tensor:
+        """``[M]`` True where a sample's target is an item already clicked in its prefix (a re-click; the rest
+        explore new items)."""
+        start = self.ptr[self.samples[:, 0]]
+        cuts = self.samples[:, 1]
+        owner = torch.repeat_interleave(torch.arange(self.num_samples), cuts)  # the sample of every prefix click
+        clicked = self.items[gather_ranges(start, cuts)]
+        repeat = torch.zeros(self.num_samples, dtype=torch.bool)
+        repeat[owner[clicked == self.targets[owner]]] = True
+        return repeat
+
     def session(self, s: int) -> list[int]:
         return self.items[self.ptr[s]:self.ptr[s + 1]].tolist()
 

@@ -81,3 +81,10 @@ class RankingMetrics:
         count = max(self.count, 1)
         return {f"{m}@{k}": float(self.sums[i, j]) / count
                 for i, m in enumerate(METRICS) for j, k in enumerate(self.ks)}
+
+
+def ranking_metrics(ranks: Tensor, ks=KS) -> dict[str, float]:
+    """The metrics of :class:`RankingMetrics` over given target ranks (all zeros for none)."""
+    metrics = RankingMetrics(ks)
+    metrics.update_ranks(ranks)
+    return metrics.compute()

@@ -13,6 +13,14 @@ def test_from_sequences_builds_csr_and_every_prefix():
     assert split.session_index.tolist() == [0, 0, 0, 1, 1, 2]
 
 
+def test_repeat_targets_are_the_re_clicks_of_a_prefix_item():
+    split = SessionSplit.from_sequences([[1, 2, 1, 3], [4, 4], [5, 6, 6, 5]])
+    assert split.repeat_targets.tolist() == [False, True, False, True, False, True, True]
+    # only the samples a split holds count (a leave-one-out test split holds each sequence's last click)
+    last = SessionSplit.from_lengths(split.lengths, split.items, torch.tensor([[0, 3], [2, 3]]))
+    assert last.repeat_targets.tolist() == [False, True]
+
+
 def test_all_prefix_samples_counts_len_minus_one():
     samples = all_prefix_samples(torch.tensor([4, 1, 0, 2]))
     assert samples.tolist() == [[0, 1], [0, 2], [0, 3], [3, 1]]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from graphsbr.train.metrics import RankingMetrics, metric_names, target_ranks
+from graphsbr.train.metrics import RankingMetrics, metric_names, ranking_metrics, target_ranks
 
 
 def test_ranks_count_ties_against_the_target_and_ignore_padding():
@@ -30,6 +30,12 @@ def test_metrics_on_hand_computed_ranks():
     assert result["mrr@3"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 4)
     assert result["ndcg@3"] == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(4)) / 4)
     assert result["ndcg@1"] == 0.25
+
+
+def test_ranking_metrics_of_given_ranks():
+    assert ranking_metrics(torch.tensor([1, 4, 30]), ks=(5,)) == pytest.approx(
+        {"hr@5": 2 / 3, "mrr@5": 1.25 / 3, "ndcg@5": (1 + 1 / math.log2(5)) / 3})
+    assert ranking_metrics(torch.tensor([], dtype=torch.long), ks=(5,)) == {"hr@5": 0.0, "mrr@5": 0.0, "ndcg@5": 0.0}
 
 
 def test_update_accumulates_over_batches():
