@@ -68,6 +68,9 @@ class A2DMTLConfig:
             GAT output that :math:`H_{v_i}` denotes elsewhere in the paper).
         item_residual: :math:`H = E^0 + \\mathrm{GAT}(E^0)` instead of :math:`\\mathrm{GAT}(E^0)` (not in the paper:
             keeps an item distinguishable from the items that share its predecessors).
+        score_scale: 0 scores items by the dot product of eq. 21 (the paper); :math:`w > 0` by :math:`w` times the
+            cosine of :math:`S_\\mathrm{item}` and the item's row (not in the paper: MSGAT's code scores so, with
+            :math:`w = 20`, as NISER and ScoreNet do; a unit-norm table lets no item win by its norm alone).
         neighbour_means: one of :data:`NEIGHBOUR_MEANS`. The neighbours are always found in the stored memory;
             ``fresh`` (not in the paper) recomputes their :math:`s^\\mathrm{avg}_m` and cosines (eq. 17–18) from
             the current item table, with gradients, instead of reading the memory refreshed once per epoch (which,
@@ -90,6 +93,7 @@ class A2DMTLConfig:
     max_len: int = 50
     item_scores: str = "gat"
     item_residual: bool = False
+    score_scale: float = 0.0
     neighbour_means: str = "memory"
 
 
@@ -262,6 +266,8 @@ class A2DMTL(SessionRecommender):
             initial = initial + self.category_embedding(self.item_category)
         items = self.item_gat.table(initial, residual=self.config.item_residual)
         scored = items if self.config.item_scores == "gat" else ProjectedTable(initial, padding_idx=0)
+        if self.config.score_scale:  # unit rows (the padding row stays zero); the query is normalised in item_logits()
+            scored = ProjectedTable(F.normalize(scored.full(), dim=-1), padding_idx=0)
         categories = None
         if self.explicit_category:
             h0 = self.category_embedding.weight
@@ -270,7 +276,7 @@ class A2DMTL(SessionRecommender):
             categories = beta * h0 + (1 - beta) * h_global  # eq. 5
         if not self.training:
             items = items.detach()
-            scored = items if self.config.item_scores == "gat" else scored.detach()
+            scored = items if scored is items else scored.detach()
             self._tables = (items, None if categories is None else categories.detach(), scored)
         return items, categories, scored
 
@@ -425,7 +431,14 @@ class A2DMTL(SessionRecommender):
     # -------------------------------------------------------------------------------------------- prediction
     def forward(self, batch: SequenceBatch) -> Tensor:
         s_item, _, items, _ = self.represent(batch)
-        return items.scores(s_item)  # eq. 21, [B, N+1]
+        return self.item_logits(s_item, items)
+
+    def item_logits(self, s_item: Tensor, items: ProjectedTable) -> Tensor:
+        """``[B, N+1]`` eq. 21's logits: :math:`S_\\mathrm{item}^\\top H_{v_i}`, or :math:`w \\cos(S_\\mathrm{item},
+        H_{v_i})` with ``score_scale`` :math:`w` (whose table :meth:`tables` gives with unit rows)."""
+        if self.config.score_scale:
+            s_item = self.config.score_scale * F.normalize(s_item, dim=-1)
+        return items.scores(s_item)
 
     def category_scores(self, batch: SequenceBatch) -> Tensor:
         """``[B, C+1]`` next-category scores (eq. 23; column 0, none, is padding)."""
@@ -437,7 +450,7 @@ class A2DMTL(SessionRecommender):
     def loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """:math:`L_\\mathrm{item} + \\lambda L_\\mathrm{cate}` (eq. 25), softmax cross-entropies (see the class)."""
         s_item, s_cate, items, categories = self.represent(batch)
-        item_loss = cross_entropy(items.scores(s_item), batch.targets)
+        item_loss = cross_entropy(self.item_logits(s_item, items), batch.targets)
         parts = {"item": item_loss.detach()}
         total = item_loss
         if s_cate is not None:
@@ -481,6 +494,8 @@ def _check(config: A2DMTLConfig) -> None:
         raise ConfigError(f"alpha must lie in (1, 2], got {config.alpha}")
     if not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"dropout must lie in [0, 1), got {config.dropout}")
+    if config.score_scale < 0:
+        raise ConfigError(f"score_scale must be >= 0 (0: the dot product of eq. 21), got {config.score_scale}")
 
 
 __all__ = ["A2DMTL", "A2DMTLConfig"]

@@ -38,6 +38,8 @@ ABLATIONS = {
     "scores on embeddings": {"item_scores": "embedding"},
     "residual": {"item_residual": True},
     "fresh neighbours": {"neighbour_means": "fresh"},
+    "cosine scores": {"score_scale": 20.0},
+    "cosine scores on embeddings": {"score_scale": 20.0, "item_scores": "embedding"},
 }
 
 
@@ -337,6 +339,27 @@ def test_items_can_be_scored_against_the_embeddings_fed_to_the_gat(dataset):
     torch.testing.assert_close(model(batch), s_item @ model.item_embedding.weight.T)
 
 
+@pytest.mark.parametrize("item_scores", ["gat", "embedding"])
+def test_score_scale_scores_by_the_scaled_cosine(dataset, item_scores):
+    model = build(dataset, item_scores=item_scores, score_scale=20.0)
+    plain = build(dataset, item_scores=item_scores)
+    batch = batch_of(dataset, model, split="test")
+    for mode in ("train", "eval"):  # the training path (unit rows each step) and the cached eval tables
+        getattr(model, mode)(), getattr(plain, mode)()
+        torch.manual_seed(1)
+        s_item, _, table, _ = plain.represent(batch)
+        rows = table.full()
+        by_hand = 20.0 * torch.nn.functional.cosine_similarity(s_item.unsqueeze(1), rows.unsqueeze(0), dim=-1)
+        by_hand[:, 0] = 0.0  # the padding item
+        torch.manual_seed(1)
+        s_item, _, table, _ = model.represent(batch)
+        scores = model.item_logits(s_item, table)
+        if mode == "eval":
+            torch.testing.assert_close(model(batch), scores)
+        torch.testing.assert_close(scores[:, 1:], by_hand[:, 1:], atol=1e-5, rtol=1e-5)
+        assert scores[:, 1:].abs().max() <= 20.0 + 1e-4
+
+
 @pytest.mark.parametrize("variant", ABLATIONS)
 def test_every_variant_runs_forward_and_loss(variant, dataset):
     model = build(dataset, **ABLATIONS[variant])
@@ -402,6 +425,6 @@ def test_any_single_valued_field_can_play_the_category(dataset):
 
 def test_invalid_settings_are_config_errors(dataset):
     for bad in ({"gat_version": "gcn"}, {"alpha": 1.0}, {"neighbours": -1}, {"max_len": None},
-                {"readout_values": "category"}):
+                {"readout_values": "category"}, {"score_scale": -1.0}):
         with pytest.raises(ConfigError):
             A2DMTL.from_dataset(dataset, A2DMTLConfig(**{**SMALL, **bad}))
