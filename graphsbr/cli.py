@@ -174,8 +174,8 @@ def _same_as_recorded(key: str, value, settings: dict) -> bool:
 
 
 def cmd_train(args) -> None:
-    from .train.config import RESUMABLE, config_settings, parse_assignments, read_yaml
-    from .train.run import build_trainer, read_run_config
+    from .train.config import RESUMABLE, parse_assignments
+    from .train.run import build_trainer, read_config, read_run_config
 
     if args.resume:
         if not args.out:
@@ -192,7 +192,7 @@ def cmd_train(args) -> None:
         settings.update(changes)
     else:
         saved_model, saved_dataset, saved_root, settings = (
-            config_settings(read_yaml(args.config), args.config) if args.config else (None, None, None, {}))
+            read_config(args.config) if args.config else (None, None, None, {}))
         model = args.model or saved_model
         dataset = args.dataset or saved_dataset or "synthetic"
         root = args.root or saved_root

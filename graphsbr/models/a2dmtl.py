@@ -159,6 +159,8 @@ class A2DMTL(SessionRecommender):
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 100, "weight_decay": 1e-5,
                                                 "lr_step": 3, "lr_gamma": 0.8, "epochs": 30, "patience": 5}
     uses_memory: ClassVar[bool] = True
+    #: runs recorded before ``score_scale`` scored by the dot product
+    legacy_settings: ClassVar[dict[str, Any]] = {"score_scale": 0.0}
 
     def __init__(self, config: A2DMTLConfig, num_items: int, item_graph: Data, item_category: Tensor | None = None,
                  num_categories: int = 0, category_graph: Data | None = None):

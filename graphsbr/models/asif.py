@@ -151,6 +151,8 @@ class ASIF(SessionRecommender):
     batch_kind = "sequence"
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-4, "batch_size": 2048, "weight_decay": 0.0, "epochs": 200,
                                                 "patience": 10}
+    #: runs recorded before ``shared_position_dropout`` drew one position-stream dropout mask per batch
+    legacy_settings: ClassVar[dict[str, Any]] = {"shared_position_dropout": True}
     sequence_training: ClassVar[bool] = False
 
     def __init__(self, config: ASIFConfig, num_items: int, graph: Data | None = None,

@@ -31,6 +31,9 @@ class SessionRecommender(nn.Module):
     * ``uses_memory`` — True for models that keep a memory of training-session representations (A²D-MTL's
       inter-session neighbours): the trainer calls :meth:`refresh_memory` with batches of the training sessions
       before every epoch and before every evaluation, so that a prediction never depends on other test sessions;
+    * ``legacy_settings`` — settings whose default changed (or that came with a default other than the behaviour
+      before them), each with the value a run recorded without it had: a run folder's ``config.yaml`` that lacks
+      one rebuilds the model it trained (``evaluate``, ``refit``, ``train --config``), not today's default;
 
     and implements :meth:`forward`. It builds whatever it needs from the training split (global graphs,
     popularity, vocabulary sizes) in :meth:`from_dataset`, once; :meth:`forward` sees only the batch.
@@ -47,6 +50,7 @@ class SessionRecommender(nn.Module):
     train_defaults: ClassVar[dict[str, Any]] = {}
     sequence_training: ClassVar[bool] = False
     uses_memory: ClassVar[bool] = False
+    legacy_settings: ClassVar[dict[str, Any]] = {}
     #: Why ``compile=true`` trains this model eagerly (``""``: it is compiled); see ``benchmarks/results/compile-cpu.md``.
     not_compiled: ClassVar[str] = ""
 

@@ -166,6 +166,8 @@ class SRIM(SessionRecommender):
     Config = SRIMConfig
     batch_kind = "sequence"
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 50, "weight_decay": 1e-5}
+    #: runs recorded before ``score_table`` scored against the propagated tables (its first default)
+    legacy_settings: ClassVar[dict[str, Any]] = {"score_table": "propagated"}
 
     def __init__(self, config: SRIMConfig, num_items: int, counts: Data, propagation: Data, neighbours: Data,
                  text_vectors: Tensor | None = None):

@@ -51,12 +51,27 @@ def build_trainer(model: str, dataset: str = "synthetic", root=None, settings: d
     return Trainer(network, data, train, out, run, callbacks)
 
 
+def read_config(path) -> tuple[str | None, str | None, str | None, dict[str, Any]]:
+    """``(model, dataset, root, settings)`` of a ``--config`` file or a run folder's ``config.yaml``
+    (:func:`~graphsbr.train.config.config_settings`). A run record's model settings that it does not list take the
+    values the model had before they existed (its ``legacy_settings``), so that an older record rebuilds the model
+    it trained."""
+    values = read_yaml(path)
+    model, dataset, root, settings = config_settings(values, path)
+    if model and isinstance(values.get("model_config"), dict):
+        recorded = values["model_config"]
+        for key, value in get_model_class(model).legacy_settings.items():
+            if key not in recorded:
+                settings.setdefault(key, value)
+    return model, dataset, root, settings
+
+
 def read_run_config(run_dir) -> tuple[str, str, str | None, dict[str, Any]]:
-    """``(model, dataset, root, settings)`` of a run folder's ``config.yaml``."""
+    """``(model, dataset, root, settings)`` of a run folder's ``config.yaml`` (:func:`read_config`)."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a run folder (config.yaml not found)")
-    model, dataset, root, settings = config_settings(read_yaml(path), path)
+    model, dataset, root, settings = read_config(path)
     if not model or not dataset:
         raise ConfigError(f"{path}: a run's config.yaml records its model and dataset")
     return model, dataset, root, settings

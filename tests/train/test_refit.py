@@ -3,12 +3,13 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from graphsbr import ConfigError, load_dataset
 from graphsbr.cli import main
 from graphsbr.data.protocols import merge_validation
 from graphsbr.train.config import config_settings
-from graphsbr.train.run import build_refit, build_trainer
+from graphsbr.train.run import build_refit, build_trainer, read_config
 
 from .tiny import tiny_trainer
 
@@ -132,3 +133,14 @@ def test_config_settings_reads_flat_files_and_run_records():
         config_settings({"model": "gru4rec", "train": 3}, "c.yaml")
     with pytest.raises(ConfigError, match="d.yaml: data must be a mapping"):
         config_settings({"model": "gru4rec", "data": [1]}, "d.yaml")
+
+
+def test_a_run_record_without_a_setting_rebuilds_the_model_it_trained(tmp_path):
+    record = {"model": "srim", "dataset": "synthetic", "model_config": {"dim": 16}, "train": {"epochs": 1}}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(record))
+    assert read_config(tmp_path / "old.yaml")[3] == {"dim": 16, "epochs": 1, "score_table": "propagated"}
+    record["model_config"]["score_table"] = "initial"  # a recorded value stays
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(record))
+    assert read_config(tmp_path / "new.yaml")[3]["score_table"] == "initial"
+    (tmp_path / "flat.yaml").write_text("model: srim\ndim: 16\n")  # a --config file of settings: today's defaults
+    assert read_config(tmp_path / "flat.yaml")[3] == {"dim": 16}
