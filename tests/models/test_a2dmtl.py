@@ -38,8 +38,8 @@ ABLATIONS = {
     "scores on embeddings": {"item_scores": "embedding"},
     "residual": {"item_residual": True},
     "fresh neighbours": {"neighbour_means": "fresh"},
-    "cosine scores": {"score_scale": 20.0},
-    "cosine scores on embeddings": {"score_scale": 20.0, "item_scores": "embedding"},
+    "dot-product scores": {"score_scale": 0.0},
+    "cosine scores on embeddings": {"item_scores": "embedding"},
 }
 
 
@@ -333,7 +333,7 @@ def test_evaluation_encodes_the_item_graph_once(dataset, monkeypatch):
 
 
 def test_items_can_be_scored_against_the_embeddings_fed_to_the_gat(dataset):
-    model = build(dataset, item_scores="embedding").eval()
+    model = build(dataset, item_scores="embedding", score_scale=0.0).eval()  # the dot product
     batch = batch_of(dataset, model, split="test")
     s_item = model.represent(batch)[0]
     torch.testing.assert_close(model(batch), s_item @ model.item_embedding.weight.T)
@@ -342,7 +342,7 @@ def test_items_can_be_scored_against_the_embeddings_fed_to_the_gat(dataset):
 @pytest.mark.parametrize("item_scores", ["gat", "embedding"])
 def test_score_scale_scores_by_the_scaled_cosine(dataset, item_scores):
     model = build(dataset, item_scores=item_scores, score_scale=20.0)
-    plain = build(dataset, item_scores=item_scores)
+    plain = build(dataset, item_scores=item_scores, score_scale=0.0)
     batch = batch_of(dataset, model, split="test")
     for mode in ("train", "eval"):  # the training path (unit rows each step) and the cached eval tables
         getattr(model, mode)(), getattr(plain, mode)()
