@@ -286,7 +286,8 @@ def finished_folders(texts: list[str]) -> list[dict]:
         settings = {}
         if model in MODELS and "model_config" in results.get("config", {}):
             defaults = json.loads(json.dumps(dataclasses.asdict(MODELS[model].Config())))
-            settings = {k: v for k, v in results["config"]["model_config"].items() if defaults.get(k, v) != v}
+            recorded = {**MODELS[model].legacy_settings, **results["config"]["model_config"]}  # as read_config
+            settings = {k: v for k, v in recorded.items() if defaults.get(k, v) != v}
         name = NAMES.get(model, model)
         refit = bool(results.get("config", {}).get("refit_of"))
         label = label or ((f"{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else name)

@@ -127,17 +127,20 @@ def test_a_run_folder_with_other_model_settings_is_a_variant_row(tmp_path):
     ablated = finished(tmp_path / "ablated", "a2dmtl", 0.13, [2, 2, 1, 3, 9] * 10,
                        model_config={**defaults, "use_category": False})
     other = finished(tmp_path / "other", "a2dmtl", 0.15, [1, 2, 1, 3, 2] * 10, model_config={**defaults, "dim": 64})
+    older = finished(tmp_path / "older", "a2dmtl", 0.16, [1, 2, 1, 3, 3] * 10,  # recorded before score_scale
+                     model_config={k: v for k, v in defaults.items() if k != "score_scale"})
     srgnn = finished(tmp_path / "srgnn", "srgnn", 0.11, [2, 5, 1, 30, 4] * 10)
     out = tmp_path / "report"
 
     reproduce.main(["--report-only", "--datasets", "tmall", "--models", "--run", full, "--run", f"w/o CATE={ablated}",
-                    "--run", other, "--run", srgnn, "--out", str(out)])
+                    "--run", other, "--run", older, "--run", srgnn, "--out", str(out)])
 
     lines = (out / "reproduction.md").read_text().splitlines()
     row = next(line for line in lines if line.startswith("| w/o CATE | 1 |"))
     assert "0.1300 ± 0.0000 (0.1334, -3%)" in row  # beside Table 3's w/o CATE
     row = next(line for line in lines if line.startswith("| A²D-MTL (dim=64) | 1 |"))  # labelled by its settings
     assert "(0." not in row  # no paper row has these settings
+    assert any(line.startswith("| A²D-MTL (score_scale=0.0) | 1 |") for line in lines)  # its legacy setting
     assert "0.1700 ± 0.0000 (0.1743, -2%)" in next(line for line in lines if line.startswith("| A²D-MTL | 1 |"))
     paired = [line for line in lines if line.count("|") == 7 and "e-" in line]
     assert [line.split("|")[1].strip() for line in paired] == ["A²D-MTL"]  # variants are not tested against SR-GNN
