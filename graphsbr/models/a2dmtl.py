@@ -273,8 +273,9 @@ class A2DMTL(SessionRecommender):
             initial = initial + self.category_embedding(self.item_category)
         items = self.item_gat.table(initial, residual=self.config.item_residual)
         scored = items if self.config.item_scores == "gat" else ProjectedTable(initial, padding_idx=0)
-        if self.config.score_scale:  # unit rows (the padding row stays zero); the query is normalised in item_logits()
-            scored = ProjectedTable(F.normalize(scored.full(), dim=-1), padding_idx=0)
+        if self.config.score_scale:  # unit rows (the padding row stays zero; float32: a half-precision norm of zero
+            # divides by zero), the query normalised in item_logits()
+            scored = ProjectedTable(F.normalize(scored.full().float(), dim=-1), padding_idx=0)
         categories = None
         if self.explicit_category:
             h0 = self.category_embedding.weight
@@ -444,7 +445,7 @@ class A2DMTL(SessionRecommender):
         """``[B, N+1]`` eq. 21's logits: :math:`S_\\mathrm{item}^\\top H_{v_i}`, or :math:`w \\cos(S_\\mathrm{item},
         H_{v_i})` with ``score_scale`` :math:`w` (whose table :meth:`tables` gives with unit rows)."""
         if self.config.score_scale:
-            s_item = self.config.score_scale * F.normalize(s_item, dim=-1)
+            s_item = self.config.score_scale * F.normalize(s_item.float(), dim=-1)
         return items.scores(s_item)
 
     def category_scores(self, batch: SequenceBatch) -> Tensor:
