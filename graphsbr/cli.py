@@ -292,20 +292,22 @@ def _evaluate_by_repeat(args) -> None:
     from .train.metrics import ranking_metrics
     from .train.run import load_run, read_run_config
 
-    _, dataset, root, settings = read_run_config(args.run)
-    options = data_options({k[5:]: v for k, v in settings.items() if k.startswith("data.")})
-    split = load_dataset(dataset, root, **options).split(args.split)
-    if split.num_samples == 0:
-        raise ConfigError(f"{args.run} has no {args.split} split (a refit trains on the validation sessions)")
     saved = Path(args.run) / RANKS
     if args.split == "test" and saved.is_file():  # the selected epoch's test ranks, written with results.json
+        _, dataset, root, settings = read_run_config(args.run)
+        options = data_options({k[5:]: v for k, v in settings.items() if k.startswith("data.")})
+        split = load_dataset(dataset, root, **options).split(args.split)
         ranks = torch.load(saved, weights_only=True)["test"].long()
         if ranks.numel() != split.num_samples:
             raise DataError(f"{saved}: {ranks.numel()} ranks for {split.num_samples} test samples: not this run's "
                             "(rewrite it with `graphsbr evaluate --ranks`)")
-    else:
+    else:  # the selected weights, evaluated
+        _, data, trainer = load_run(args.run, args.device)
+        split = data.split(args.split)
+        if split.num_samples == 0:
+            raise ConfigError(f"{args.run} has no {args.split} split (a refit trains on the validation sessions)")
         batches: list = []
-        load_run(args.run, args.device)[2].evaluate(args.split, batches)
+        trainer.evaluate(args.split, batches)
         ranks = torch.cat(batches).long()
     repeat = split.repeat_targets
     groups = {"all": torch.ones_like(repeat), "repeat": repeat, "new": ~repeat}
