@@ -273,9 +273,9 @@ class A2DMTL(SessionRecommender):
             initial = initial + self.category_embedding(self.item_category)
         items = self.item_gat.table(initial, residual=self.config.item_residual)
         scored = items if self.config.item_scores == "gat" else ProjectedTable(initial, padding_idx=0)
-        if self.config.score_scale:  # unit rows (the padding row stays zero; float32: a half-precision norm of zero
-            # divides by zero), the query normalised in item_logits()
-            scored = ProjectedTable(F.normalize(scored.full().float(), dim=-1), padding_idx=0)
+        if self.config.score_scale:  # unit rows (float32; the padding row stays zero), the query normalised in
+            # item_logits(); a factored table stays factored, its norms from a quadratic form
+            scored = scored.unit()
         categories = None
         if self.explicit_category:
             h0 = self.category_embedding.weight

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from graphsbr.nn.graph_encoder import GraphAttentionEncoder
-from graphsbr.nn.projected_table import ProjectedTable
+from graphsbr.nn.projected_table import ProjectedTable, row_quadratic_form
 from graphsbr.nn.weighted_edge_gat_conv import WeightedEdgeGATConv
 
 
@@ -99,3 +99,45 @@ def test_mean_of_rows_equals_the_mean_of_the_full_tables_rows_with_gradients(res
         torch.testing.assert_close(a, b)
     plain = ProjectedTable(full.detach(), padding_idx=0)
     torch.testing.assert_close(plain.mean(index), expected.detach())
+
+
+@pytest.mark.parametrize("kind", ["factored", "no bias", "residual", "plain"])
+def test_unit_table_equals_the_normalised_full_table_with_gradients(kind):
+    torch.manual_seed(0)
+    rows, weight, bias, extra = torch.randn(7, 5), torch.randn(4, 5), torch.randn(4), torch.randn(7, 4)
+    query, index = torch.randn(3, 4), torch.tensor([[0, 2, 6], [1, 1, 0]])
+    tensors = {"rows": rows, "weight": weight, "bias": bias, "extra": extra}
+    table = {"factored": lambda: ProjectedTable(rows, weight, bias, padding_idx=0),
+             "no bias": lambda: ProjectedTable(rows, weight, padding_idx=0),
+             "residual": lambda: ProjectedTable(rows, weight, bias, padding_idx=0, residual=extra),
+             "plain": lambda: ProjectedTable(extra)}[kind]
+    used = {"factored": ["rows", "weight", "bias"], "no bias": ["rows", "weight"],
+            "residual": ["rows", "weight", "bias", "extra"], "plain": ["extra"]}[kind]
+    leaves = [tensors[name].requires_grad_() for name in used] + [query.requires_grad_()]
+    table = table()
+    unit = table.unit()
+    assert unit.factored == (kind in ("factored", "no bias"))  # stays factored where the quadratic form applies
+    normalised = F.normalize(table.full(), dim=-1)
+    expected = (normalised[index], query @ normalised.T, normalised, normalised[index].mean(-2))
+    got = (unit[index], unit.scores(query), unit.full(), unit.mean(index))
+    if kind != "plain":  # the padding row stays zero (and the means skip it)
+        assert (got[0][0, 0] == 0).all() and (got[1][:, 0] == 0).all()
+        expected = expected[:3] + (torch.stack([normalised[[2, 6]].mean(0), normalised[1]]),)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+    first = 1 if kind != "plain" else 0
+    torch.testing.assert_close(got[2][first:].norm(dim=-1), torch.ones(7 - first))
+    for a, b in zip(gradients(leaves, *got), gradients(leaves, *expected)):
+        torch.testing.assert_close(a, b)
+
+
+def test_row_quadratic_form_values_and_gradients():
+    rows = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    root = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    linear = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    gram = root.T @ root
+    torch.testing.assert_close(row_quadratic_form(rows, gram), torch.einsum("nd,de,ne->n", rows, gram, rows))
+    torch.testing.assert_close(row_quadratic_form(rows, gram, linear),
+                               torch.einsum("nd,de,ne->n", rows, gram, rows) + 2 * rows @ linear)
+    assert torch.autograd.gradcheck(lambda z, r: row_quadratic_form(z, r.T @ r), (rows, root))
+    assert torch.autograd.gradcheck(lambda z, r, c: row_quadratic_form(z, r.T @ r, c), (rows, root, linear))
