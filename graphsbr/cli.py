@@ -288,15 +288,12 @@ def _evaluate_by_repeat(args) -> None:
     import torch
 
     from .train.checkpoint import RANKS
-    from .train.config import data_options
     from .train.metrics import ranking_metrics
-    from .train.run import load_run, read_run_config
+    from .train.run import load_run, load_run_dataset
 
     saved = Path(args.run) / RANKS
     if args.split == "test" and saved.is_file():  # the selected epoch's test ranks, written with results.json
-        _, dataset, root, settings = read_run_config(args.run)
-        options = data_options({k[5:]: v for k, v in settings.items() if k.startswith("data.")})
-        split = load_dataset(dataset, root, **options).split(args.split)
+        split = load_run_dataset(args.run).split(args.split)
         ranks = torch.load(saved, weights_only=True)["test"].long()
         if ranks.numel() != split.num_samples:
             raise DataError(f"{saved}: {ranks.numel()} ranks for {split.num_samples} test samples: not this run's "

@@ -91,6 +91,12 @@ def load_run(run_dir, device: str | None = None) -> tuple[SessionRecommender, Se
     return trainer.model, trainer.dataset, trainer
 
 
+def load_run_dataset(run_dir) -> SessionDataset:
+    """The dataset a run trained on (its data options from ``config.yaml``), without building the model."""
+    model, dataset, root, settings = read_run_config(run_dir)
+    return load_dataset(dataset, root, **data_options(split_settings(get_model_class(model), settings)[2]))
+
+
 def selected_steps(run_dir, epoch_steps: int, pass_steps: int) -> tuple[int, int]:
     """``(epoch, steps)``: a finished run's selected epoch and the training steps taken by its end (read from
     ``results.json`` and ``metrics.jsonl``; records older than the ``steps`` field count whole epochs); ``(0, 0)``
