@@ -29,7 +29,8 @@ its own, ``LABEL refit``): the papers train on their whole training file, our se
 Writes ``--report`` (default ``--out``/reproduction.md) and a .json and .png beside it: one table per dataset with
 every row, our mean ± std over the seeds beside the paper's number and the relative gap
 (:data:`graphsbr.bench.PAPER`), and paired significance tests between each seed model and the best baseline (chosen
-on *validation*; or each row ``--against LABEL`` names) over the per-sample reciprocal ranks of the test split
+on *validation*; or each seed model's row, ablations included, and each row ``--against LABEL`` names) over the
+per-sample reciprocal ranks of the test split
 (``ranks.pt`` of each run, averaged over the seeds both have). On a dataset of no paper (``synthetic``) every model
 but the baselines counts as a seed model.
 """
@@ -111,11 +112,11 @@ def rows_of(dataset: str, finished: list[dict]) -> list[dict]:
 
 
 def significance(dataset: str, rows: list[dict], selection: str, against: list[str] = ()) -> list[str]:
-    """Each seed model against the best baseline by mean validation ``selection`` metric, or against each row
-    labelled in ``against``."""
+    """Each seed model's paper row against the best baseline by mean validation ``selection`` metric, or each seed
+    model's row, variants (ablations) included, against each row labelled in ``against`` but itself."""
     # a refit has no validation split to rank it by
     baselines = [r for r in rows if r["model"] in BASELINES and not r["settings"] and not r["refit"] and r["runs"]]
-    seeded = [r for r in rows if r["model"] in seed_models(dataset) and not r["settings"] and r["runs"]]
+    seeded = [r for r in rows if r["model"] in seed_models(dataset) and (against or not r["settings"]) and r["runs"]]
     if against:
         references = [(r, f"**{r['label']}**") for r in rows if r["label"] in against and r["runs"]]
     elif baselines:
@@ -125,8 +126,8 @@ def significance(dataset: str, rows: list[dict], selection: str, against: list[s
         references = []
     missing = [f"No row labelled **{label}** on {dataset} to test against.\n" for label in against
                if label not in {r["label"] for r in rows if r["runs"]}]
-    return missing + sum((paired_tests(dataset, seeded, reference, named) for reference, named in references
-                          if seeded), [])
+    return missing + sum((paired_tests(dataset, [r for r in seeded if r is not reference], reference, named)
+                          for reference, named in references if seeded), [])
 
 
 def paired_tests(dataset: str, rows: list[dict], reference: dict, named: str) -> list[str]:

@@ -145,6 +145,12 @@ def test_a_run_folder_with_other_model_settings_is_a_variant_row(tmp_path):
     paired = [line for line in lines if line.count("|") == 7 and "e-" in line]
     assert [line.split("|")[1].strip() for line in paired] == ["A²D-MTL"]  # variants are not tested against SR-GNN
 
+    reproduce.main(["--report-only", "--datasets", "tmall", "--models", "--run", full, "--run", f"w/o CATE={ablated}",
+                    "--run", srgnn, "--out", str(out), "--against", "A²D-MTL", "--against", "SR-GNN"])
+    lines = (out / "reproduction.md").read_text().splitlines()
+    tested = [line.split("|")[1].strip() for line in lines if line.count("|") == 7 and "e-" in line]
+    assert tested == ["w/o CATE", "A²D-MTL", "w/o CATE"]  # asked for: the ablation too, and never a row against itself
+
 
 def test_the_paired_tests_take_the_rows_asked_for_instead_of_the_best_baseline(tmp_path):
     reproduce = load_reproduce()
