@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a fixed setting of every trial, as for train (repeatable)")
 
     plot = commands.add_parser("plot", help="learning curves of runs as a PNG")
-    plot.add_argument("--run", nargs="+", required=True)
+    plot.add_argument("--run", nargs="+", required=True, metavar="[LABEL=]RUN",
+                      help="run folders, each optionally named for the legend (default: the folder's name)")
     plot.add_argument("--out", default=None, help="the PNG (default: <first run>/curves.png)")
     plot.add_argument("--x", choices=("samples", "epoch"), default="samples",
                       help="the x axis: training samples seen (default; runs with epochs of different sizes line up) "
@@ -356,8 +357,9 @@ def cmd_search(args) -> None:
 def cmd_plot(args) -> None:
     from .train.plot import plot_runs
 
-    out = Path(args.out or Path(args.run[0]) / "curves.png")
-    plot_runs([Path(r) for r in args.run], out, x=args.x)
+    named = [run.split("=", 1) if "=" in run and not Path(run).exists() else (None, run) for run in args.run]
+    out = Path(args.out or Path(named[0][1]) / "curves.png")
+    plot_runs([Path(run) for _, run in named], out, x=args.x, labels=[label for label, _ in named])
     print(f"wrote {out}")
 
 

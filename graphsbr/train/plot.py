@@ -25,9 +25,11 @@ def samples_seen(history: list[dict]) -> list[float]:
     return seen
 
 
-def plot_runs(runs: list[Path], out: Path, metrics=("hr@20", "mrr@20", "ndcg@20"), x: str = "samples") -> Path:
+def plot_runs(runs: list[Path], out: Path, metrics=("hr@20", "mrr@20", "ndcg@20"), x: str = "samples",
+              labels: list[str | None] | None = None) -> Path:
     """Draws loss and validation ``metrics`` for every run, one line per run, against the training samples seen
-    (``x="samples"``: runs whose epochs differ in size, by batch size or ``epoch_steps``, line up) or the epoch."""
+    (``x="samples"``: runs whose epochs differ in size, by batch size or ``epoch_steps``, line up) or the epoch. A
+    run's line is named by its entry in ``labels``, or by its folder."""
     if x not in ("samples", "epoch"):
         raise ConfigError(f"unknown x axis {x!r}; choose samples or epoch")
     try:
@@ -39,10 +41,10 @@ def plot_runs(runs: list[Path], out: Path, metrics=("hr@20", "mrr@20", "ndcg@20"
         raise ConfigError("plotting needs matplotlib: pip install 'graphsbr[plot]'") from None
     panels = ["loss", *metrics]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), constrained_layout=True)
-    for run in runs:
+    for run, label in zip(runs, labels or [None] * len(runs), strict=True):
         history = read_history(run)
         where = [h["epoch"] for h in history] if x == "epoch" else [n / 1e6 for n in samples_seen(history)]
-        label = Path(run).name
+        label = label or Path(run).name
         for axis, panel in zip(axes, panels):
             values = [h.get(panel) if panel == "loss" else h["valid"].get(panel) for h in history]
             axis.plot(where, values, marker="o", label=label)
