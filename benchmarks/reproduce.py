@@ -275,11 +275,12 @@ def finished_folders(texts: list[str]) -> list[dict]:
     is that model's plain row, one with other model settings a variant row (labelled LABEL, or by its settings); a
     refit (``graphsbr refit``) is its own row, its label ending in ``refit``."""
     from graphsbr.models import MODELS
+    from graphsbr.train.run import labelled_folder
 
     runs = []
     for text in texts:
-        label, _, folder = text.rpartition("=") if "=" in text and not Path(text).exists() else ("", "", text)
-        path = Path(folder) / "results.json"
+        label, folder = labelled_folder(text)
+        path = folder / "results.json"
         if not path.is_file():
             raise ValueError(f"--run {folder}: no results.json there (a run that has not finished)")
         results = json.loads(path.read_text())
@@ -294,7 +295,7 @@ def finished_folders(texts: list[str]) -> list[dict]:
         label = label or ((f"{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else name)
                           + (" refit" if refit else ""))
         runs.append({"dataset": results["dataset"], "label": label, "model": model, "settings": settings,
-                     "seed": results["seed"], "folder": Path(folder), "results": results, "refit": refit})
+                     "seed": results["seed"], "folder": folder, "results": results, "refit": refit})
     return runs
 
 

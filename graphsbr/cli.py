@@ -356,10 +356,11 @@ def cmd_search(args) -> None:
 
 def cmd_plot(args) -> None:
     from .train.plot import plot_runs
+    from .train.run import labelled_folder
 
-    named = [run.split("=", 1) if "=" in run and not Path(run).exists() else (None, run) for run in args.run]
-    out = Path(args.out or Path(named[0][1]) / "curves.png")
-    plot_runs([Path(run) for _, run in named], out, x=args.x, labels=[label for label, _ in named])
+    named = [labelled_folder(run) for run in args.run]
+    out = Path(args.out or named[0][1] / "curves.png")
+    plot_runs([run for _, run in named], out, x=args.x, labels=[label or None for label, _ in named])
     print(f"wrote {out}")
 
 

@@ -91,6 +91,13 @@ def load_run(run_dir, device: str | None = None) -> tuple[SessionRecommender, Se
     return trainer.model, trainer.dataset, trainer
 
 
+def labelled_folder(text: str) -> tuple[str, Path]:
+    """``(label, folder)`` of a ``[LABEL=]FOLDER`` argument (``""``: no label); an existing folder whose name has
+    ``=`` stays a folder, and a label may hold ``=`` (the folder is what follows the last one)."""
+    label, _, folder = text.rpartition("=") if "=" in text and not Path(text).exists() else ("", "", text)
+    return label, Path(folder)
+
+
 def load_run_dataset(run_dir) -> SessionDataset:
     """The dataset a run trained on (its data options from ``config.yaml``), without building the model."""
     model, dataset, root, settings = read_run_config(run_dir)
