@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -381,6 +382,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("graphsbr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `graphsbr models | head`: the reader left; stop quietly, and flush nothing at exit
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor
+            pass
+        return 1
     return 0
 
 

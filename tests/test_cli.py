@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -31,3 +32,14 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown dataset 'nosuchset'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_ends_quietly():
+    read, write = os.pipe()
+    os.close(read)  # as `graphsbr models | head -1` once head has gone: every write fails
+    with os.fdopen(write, "wb") as stdout:
+        result = subprocess.run([sys.executable, "-m", "graphsbr", "models"], stdout=stdout, stderr=subprocess.PIPE,
+                                text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr == ""
