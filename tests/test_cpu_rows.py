@@ -1,9 +1,11 @@
 """``benchmarks/cpu_rows.sh``, the queue of rows trained on the CPU across sessions, run against a stand-in
-``graphsbr`` that records its calls: finished rows are skipped, checkpointed rows resume, the others start anew, and
-a lane stops at a row that ended unfinished."""
+``graphsbr`` that records its calls: finished rows are skipped, checkpointed rows resume, the others start anew, a
+lane stops at a row that ended unfinished, and a row whose folder another process holds is waited for."""
+import fcntl
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -46,8 +48,9 @@ def test_the_queue_skips_finished_rows_resumes_the_rest_and_stops_a_lane_at_an_u
     made = calls.read_text().splitlines()
     outs = [line.split("--out ")[1].split()[0] for line in made]
     assert sorted(outs) == sorted(str(runs / name) for name in [
-        "a2dmtl-tmall-wo-adaspa", "a2dmtl-tmall-wo-cate-cosine",  # then that lane stops
-        "asif-beauty", "asif-beauty-wo-rsa", "asif-beauty-wo-hie", "asif-beauty-wo-up", "asif-beauty-wo-fa"])
+        "a2dmtl-diginetica-cosine", "a2dmtl-tmall-wo-adaspa", "a2dmtl-tmall-wo-cate-cosine",  # then lane 1 stops
+        "asif-beauty", "srgnn-diginetica", "scorenet-diginetica",
+        "asif-beauty-wo-rsa", "asif-beauty-wo-hie", "asif-beauty-wo-up", "asif-beauty-wo-fa"])
     by_out = dict(zip(outs, made))
     assert by_out[str(runs / "asif-beauty")] == f"train --out {runs / 'asif-beauty'} --resume"
     fresh = by_out[str(runs / "asif-beauty-wo-rsa")]
@@ -55,7 +58,7 @@ def test_the_queue_skips_finished_rows_resumes_the_rest_and_stops_a_lane_at_an_u
     assert "--set rsa=false" in fresh and "--root DATA" in fresh and "--set threads=1" in fresh
     assert "stale" not in (runs / "asif-beauty-wo-rsa" / "metrics.jsonl").read_text()  # the folder was cleared first
     assert "--set adaptive_alpha=false" in by_out[str(runs / "a2dmtl-tmall-wo-adaspa")]
-    assert "ended unfinished" in (runs / "lane-a2dmtl.log").read_text()
+    assert "ended unfinished" in (runs / "lane1.log").read_text()
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -79,3 +82,21 @@ def test_records_copies_each_row_to_its_folder_and_results_only_once_stopped(tmp
     assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_dir()) == [
         "benchmarks", "benchmarks/results", "benchmarks/results/a2dmtl", "benchmarks/results/a2dmtl/tmall-wo-adaspa",
         "benchmarks/results/asif", "benchmarks/results/asif/beauty-row"]
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="needs util-linux flock")
+def test_a_row_held_by_another_process_is_waited_for_not_started_twice(tmp_path):
+    runs, calls = tmp_path / "runs", tmp_path / "calls"
+    held = runs / "asif-beauty"
+    held.mkdir(parents=True)
+    (held / "last.pt").touch()
+    with open(held / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a trainer holds its run folder
+        queue = subprocess.Popen(["bash", str(SCRIPT), str(runs), "DATA"], env=fake_graphsbr(tmp_path))
+        time.sleep(1.0)  # the queue reaches the held row and waits on it
+        (held / "results.json").write_text("{}")  # the holder finishes the run, then lets go
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    queue.wait(timeout=60)
+    outs = [line.split("--out ")[1].split()[0] for line in calls.read_text().splitlines()]
+    assert str(held) not in outs  # finished by its holder: not resumed a second time
+    assert str(runs / "srgnn-diginetica") in outs  # and the lane went on
