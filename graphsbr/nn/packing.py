@@ -106,7 +106,7 @@ class Packing:
         if x.dim() == 3:  # a shared stream, which pack() left as it was
             return x.expand(self.batch, -1, -1)
         if not self.dense:
-            x = x.new_zeros(self.batch * self.length, *x.shape[1:]).index_copy(0, self.index, x)
+            x = x.new_zeros(self.batch * self.length, *x.shape[1:]).index_copy_(0, self.index, x)  # in place: no clone
         return x.view(self.batch, self.length, *x.shape[1:])
 
 
@@ -188,27 +188,59 @@ def by_width(fn: Callable[..., Tensor], key_padding_mask: Tensor, *streams, edge
     order, groups = width_groups(np.maximum(lengths.numpy(), 1), WIDTH_EDGES if edges is None else edges)
     if len(groups) < 2:
         return fn(key_padding_mask, *streams, **context)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(size)
-    moved = to_device(torch.from_numpy(np.concatenate([order, inverse])), device)  # one copy for both
-    outputs, start = [], 0
-    for count, width in groups:
-        host_rows, rows = order[start:start + count], moved[start:start + count]
-        start += count
+    moved = to_device(torch.from_numpy(order), device)
+    rows, widths, starts = [], [], np.cumsum([0] + [count for count, _ in groups])
+    for (count, width), start in zip(groups, starts):
+        rows.append(moved[start:start + count])
+        widths.append(width)
+    cuts = {}  # id of a [B, L, *] tensor -> its groups
 
-        def cut(value, rows=rows, host_rows=host_rows, width=width):
-            if isinstance(value, Packing):
-                return value.cut(host_rows, width)
-            if isinstance(value, (list, tuple)):
-                return type(value)(cut(v) for v in value)
-            if not isinstance(value, Tensor) or value.dim() < 2 or value.size(1) != length:
-                return value
-            if value.size(0) == size:
-                return value[rows, :width]
-            return value[:, :width] if value.size(0) == 1 else value
+    def cut(value, group):
+        if isinstance(value, Packing):
+            return value.cut(order[starts[group]:starts[group + 1]], widths[group])
+        if isinstance(value, (list, tuple)):
+            return type(value)(cut(v, group) for v in value)
+        if not isinstance(value, Tensor) or value.dim() < 2 or value.size(1) != length:
+            return value
+        if value.size(0) == size:
+            if id(value) not in cuts:  # every group at once: one gradient for the tensor, not one per group
+                cuts[id(value)] = GatherGroups.apply(value, rows, widths)
+            return cuts[id(value)][group]
+        return value[:, :widths[group]] if value.size(0) == 1 else value
 
-        out = fn(key_padding_mask[rows, :width], *map(cut, streams), **{k: cut(v) for k, v in context.items()})
-        padded = out.new_zeros((count, length, *out.shape[2:]))
-        padded[:, :width] = out
-        outputs.append(padded)
-    return torch.cat(outputs).index_select(0, moved[size:])
+    outputs = [fn(cut(key_padding_mask, g), *(cut(v, g) for v in streams),
+                  **{key: cut(v, g) for key, v in context.items()}) for g in range(len(groups))]
+    return ScatterGroups.apply(length, rows, widths, *outputs)
+
+
+class GatherGroups(torch.autograd.Function):
+    """``value [B, L, *]`` -> the groups ``value[rows[g], :widths[g]]``; its gradient writes each group's back in
+    place in one tensor of zeros (:class:`ScatterGroups`, its adjoint), where indexing group by group would add up one
+    ``[B, L, *]`` tensor per group."""
+
+    @staticmethod
+    def forward(ctx, value: Tensor, rows: list[Tensor], widths: list[int]) -> tuple[Tensor, ...]:
+        ctx.rows, ctx.widths, ctx.length = rows, widths, value.size(1)
+        return tuple(value[:, :width].index_select(0, index) for index, width in zip(rows, widths))
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor) -> tuple[Tensor, None, None]:
+        return ScatterGroups.apply(ctx.length, ctx.rows, ctx.widths, *grads), None, None
+
+
+class ScatterGroups(torch.autograd.Function):
+    """The groups ``parts[g] [count_g, widths[g], *]`` -> ``[B, length, *]`` with group ``g`` at rows ``rows[g]``
+    (the groups' rows partition the ``B`` rows) and zeros beyond each group's width; the adjoint of
+    :class:`GatherGroups`."""
+
+    @staticmethod
+    def forward(ctx, length: int, rows: list[Tensor], widths: list[int], *parts: Tensor) -> Tensor:
+        ctx.rows, ctx.widths = rows, widths
+        out = parts[0].new_zeros((sum(index.numel() for index in rows), length, *parts[0].shape[2:]))
+        for part, index, width in zip(parts, rows, widths):
+            out[:, :width].index_copy_(0, index, part)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple:
+        return None, None, None, *GatherGroups.apply(grad, ctx.rows, ctx.widths)

@@ -76,6 +76,34 @@ def test_attention_in_groups_equals_attention_on_the_whole_batch_with_its_gradie
     torch.testing.assert_close(gh_grouped, gh_whole)
 
 
+def test_groups_cut_at_once_give_the_values_and_gradients_of_indexing_group_by_group(single_rows):
+    torch.manual_seed(0)
+    mask = left_aligned([1, 5, 8, 9, 16, 20, 33, 3], 33)
+    h = (torch.randn(8, 33, 4, dtype=torch.float64) * mask[..., None]).requires_grad_()
+    a = torch.randn(8, 33, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 4, dtype=torch.float64)
+
+    def fn(key_padding_mask, h, streams):  # rows apart, blind to padding; h read twice, a once
+        return torch.tanh(h @ weight + streams[0] * h) * key_padding_mask[..., None] + streams[1]
+
+    def by_indexing(h, a):  # what by_width did before: each group indexed on its own, zeros put around its output
+        out = torch.zeros_like(h)
+        for rows, width in [([0, 1, 2, 7], 8), ([3, 4], 16), ([5], 20), ([6], 33)]:
+            rows = torch.tensor(rows)
+            part = fn(mask[rows, :width], h[rows, :width], [a[rows, :width], h[rows, :width]])
+            out = out.index_put((rows,), torch.nn.functional.pad(part, (0, 0, 0, 33 - width)))
+        return out
+
+    grouped, expected = by_width(fn, mask, h, [a, h]), by_indexing(h, a)
+    assert torch.equal(grouped, expected)
+    weights = torch.randn_like(grouped)
+    for got, want in zip(torch.autograd.grad((grouped * weights).sum(), (h, a)),
+                         torch.autograd.grad((expected * weights).sum(), (h, a))):
+        torch.testing.assert_close(got, want)  # h's three terms are summed in another order: rounding apart
+    assert torch.autograd.gradcheck(lambda h, a: by_width(fn, mask, h, [a, h]), (h, a))
+    assert torch.autograd.gradgradcheck(lambda h, a: by_width(fn, mask, h, [a, h]), (h, a))
+
+
 def test_width_of_a_row_is_its_last_real_click(single_rows):
     mask = torch.tensor([[True, False, True, False], [False, False, False, False], [True, True, False, False]])
     seen = []
