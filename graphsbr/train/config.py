@@ -47,7 +47,8 @@ class TrainConfig:
             refit (``graphsbr refit``) trains this long.
         warmup_steps: the learning rate grows linearly over the first this many steps, from ``lr / warmup_steps``
             at the first to the schedule's rate (0: none).
-        grad_clip: clip the gradient norm to this (0: never).
+        grad_clip: clip the gradient norm to this (0: never); an epoch's record then holds the mean norm before
+            clipping (``grad_norm``) and the share of steps clipped (``clipped``).
         threads: torch CPU threads (0: torch's default).
         prefetch: batches collated ahead by a background thread, in training and evaluation (-1: 2 on CUDA, none
             on the CPU, where the thread competes with the step for the cores). The same batches either way.

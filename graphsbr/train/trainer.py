@@ -433,7 +433,9 @@ class Trainer:
             self.scaler.scale(loss).backward()
             if cfg.grad_clip:
                 self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                if not self.scaler.is_enabled():  # logged, but not from float16's overflowing (skipped) steps
+                    parts = {**parts, "grad_norm": norm, "clipped": (norm > cfg.grad_clip).float()}
             self.scaler.step(self.optimizer)
             self.scaler.update()
             steps += 1

@@ -193,6 +193,31 @@ def test_warmup_grows_the_rate_linearly_then_hands_over_to_the_schedule(data, tm
     assert rates.rates == pytest.approx(expected[3:])
 
 
+def test_grad_clip_records_the_mean_norm_before_clipping_and_the_share_clipped(data, monkeypatch):
+    norms = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def recording(parameters, max_norm):
+        norm = clip(parameters, max_norm)
+        norms.append(float(norm))
+        return norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording)
+    run = trainer(data, epochs=2, epoch_steps=4, grad_clip=1e9)
+    run.fit()
+    assert len(norms) == 8 and min(norms) > 0
+    assert [h["grad_norm"] for h in run.history] == pytest.approx([sum(norms[:4]) / 4, sum(norms[4:]) / 4])
+    assert [h["clipped"] for h in run.history] == [0.0, 0.0]
+    norms.clear()
+    run = trainer(data, epochs=2, epoch_steps=4, grad_clip=1e-9)
+    run.fit()
+    assert [h["clipped"] for h in run.history] == [1.0, 1.0]
+    assert [h["grad_norm"] for h in run.history] == pytest.approx([sum(norms[:4]) / 4, sum(norms[4:]) / 4])
+    run = trainer(data, epochs=1, epoch_steps=2)
+    run.fit()
+    assert "grad_norm" not in run.history[0] and "clipped" not in run.history[0]  # no clipping, no record
+
+
 def test_every_epoch_records_the_steps_and_samples_so_far(data):
     run = trainer(data, epochs=3, epoch_steps=5)
     run.fit()
