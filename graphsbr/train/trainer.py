@@ -10,10 +10,12 @@ across processes, and rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
 import math
+import platform
 import random
 import resource
 import time
@@ -112,6 +114,28 @@ def batch_samples(batch) -> int:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@functools.lru_cache(maxsize=None)
+def processor_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what :mod:`platform` knows)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(device: torch.device) -> dict:
+    """Where an epoch ran, for its record: the CPU model, the GPU's name on CUDA, torch's threads and version.
+    Float rounding, and so a run's digits, can depend on it; a resumed run may move between machines."""
+    record = {"cpu": processor_name(), "threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
+    return record
 
 
 #: ``amp`` settings -> the autocast dtype (``None``: full precision).
@@ -340,7 +364,7 @@ class Trainer:
                                  "train_seconds": round(train_time, 3),
                                  "samples_per_second": round(samples / max(train_time, 1e-9), 1),
                                  "steps": self.steps, "samples": self.train_samples,
-                                 "lr": self.optimizer.param_groups[0]["lr"]})
+                                 "lr": self.optimizer.param_groups[0]["lr"], "machine": machine(self.device)})
             self._save_last()
             if self.group.main:
                 log.info("epoch %d: loss %.4f, valid %s %.4f%s", self.epoch, loss_parts.get("loss", float("nan")),
@@ -513,7 +537,8 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 3),
             "train_samples_per_second": round(self.train_samples / self.train_seconds, 1) if self.train_seconds else 0.0,
             "eval_seconds": round(eval_seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
-            "num_parameters": count_parameters(self.model), "config": self._run_config(),
+            "num_parameters": count_parameters(self.model), "machine": machine(self.device),
+            "config": self._run_config(),
         }
         if self.group.distributed:  # every rank's share, back in split order
             whole = self.group.unshard(torch.cat(ranks).to(self.device), self.dataset.test.num_samples)

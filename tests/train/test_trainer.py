@@ -28,7 +28,7 @@ def test_fit_writes_a_complete_run_and_learns(data, tmp_path):
     assert saved == json.loads(json.dumps(results))
     for key in ("model", "dataset", "protocol", "seed", "best_epoch", "epochs_run", "valid", "test",
                 "train_seconds", "train_samples_per_second", "eval_seconds", "peak_rss_mb", "num_parameters",
-                "config"):
+                "machine", "config"):
         assert key in saved
     assert set(saved["test"]) == {f"{m}@{k}" for m in ("hr", "mrr", "ndcg") for k in (5, 10, 20)}
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -216,6 +216,27 @@ def test_grad_clip_records_the_mean_norm_before_clipping_and_the_share_clipped(d
     run = trainer(data, epochs=1, epoch_steps=2)
     run.fit()
     assert "grad_norm" not in run.history[0] and "clipped" not in run.history[0]  # no clipping, no record
+
+
+def test_every_epoch_records_the_machine_it_ran_on(data, tmp_path, monkeypatch):
+    from graphsbr.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "processor_name", lambda: "Old CPU")
+    trainer(data, tmp_path, epochs=1, threads=1).fit()
+    (tmp_path / "results.json").unlink()
+    monkeypatch.setattr(trainer_module, "processor_name", lambda: "New CPU")  # the run moves, then resumes
+    results = trainer(data, tmp_path, epochs=2, threads=2).fit(resume=True)
+    history = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [h["machine"]["cpu"] for h in history] == ["Old CPU", "New CPU"]
+    assert [h["machine"]["threads"] for h in history] == [1, 2]
+    assert results["machine"] == {"cpu": "New CPU", "threads": 2, "torch": torch.__version__}
+
+
+def test_the_processor_name_is_the_cpu_model():
+    from graphsbr.train.trainer import processor_name
+
+    name = processor_name()
+    assert isinstance(name, str) and name and name != "unknown"
 
 
 def test_every_epoch_records_the_steps_and_samples_so_far(data):
