@@ -458,7 +458,7 @@ class Trainer:
             if cfg.grad_clip:
                 self.scaler.unscale_(self.optimizer)
                 norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                if not self.scaler.is_enabled():  # logged, but not from float16's overflowing (skipped) steps
+                if not self.scaler.is_enabled():  # not logged under float16, whose overflowing steps have no finite norm
                     parts = {**parts, "grad_norm": norm, "clipped": (norm > cfg.grad_clip).float()}
             self.scaler.step(self.optimizer)
             self.scaler.update()
